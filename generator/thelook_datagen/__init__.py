@@ -1,0 +1,1 @@
+"""theLook eCommerce workload generator."""
