@@ -1,0 +1,57 @@
+"""scripts/stack COMMAND: the local CDC stack as supervised processes (see `scripts/stack --help`)."""
+import argparse
+import sys
+
+from . import commands
+from .settings import StackError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        sys.stderr.write(f"scripts/stack: {message} (see scripts/stack --help)\n")
+        sys.exit(2)
+
+
+def main(argv=None):
+    parser = Parser(prog="scripts/stack", description=(
+        "Runs PostgreSQL, Kafka (KRaft), Kafka Connect with Debezium, and a Flink session cluster with its "
+        "SQL gateway as local processes. Data in THELOOK_STACK_DIR (default .stack/), artifacts cached in "
+        "THELOOK_CACHE_DIR (default ~/.cache/thelook-cdc); ports from THELOOK_*_PORT."))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("up", help="start every service (idempotent) and wait until all are healthy")
+    p = sub.add_parser("down", help="stop what `up` started; data is kept unless --wipe")
+    p.add_argument("--wipe", action="store_true", help="also delete the data dir")
+    p = sub.add_parser("status", help="each service's state, pid, port and health; exit 0 iff all healthy")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing, only set the exit code")
+    p = sub.add_parser("logs", help="show a service's log")
+    p.add_argument("service")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--lines", type=int, default=100)
+    sub.add_parser("env", help="print shell exports for the stack: eval \"$(scripts/stack env)\"")
+    p = sub.add_parser("restart", help="restart one service and wait until it is healthy again")
+    p.add_argument("service")
+    args = parser.parse_args(argv)
+    try:
+        return getattr(commands, args.command)(args)
+    except StackError as exc:
+        sys.stderr.write(f"[stack] error: {exc}\n")
+        if exc.log:
+            sys.stderr.write(f"[stack] log: {exc.log}\n")
+            _tail(exc.log)
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("[stack] interrupted\n")
+        return 130
+
+
+def _tail(path, lines=15):
+    try:
+        text = open(path, errors="replace").read().splitlines()[-lines:]
+    except OSError:
+        return
+    for line in text:
+        sys.stderr.write(f"    | {line}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""The six processes of the stack: their config files, one-time initialisation and command lines."""
+import base64
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .settings import DB, StackError
+from .ui import say
+
+# Heaps sized so that the whole stack stays under ~4 GB resident on a 2-core, 24 GB machine
+# that may run several stack instances at once.
+KAFKA_HEAP = "-Xms256m -Xmx512m"
+CONNECT_HEAP = "-Xms256m -Xmx768m"
+JVM_COMMON = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
+              "-XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true")
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+"""
+
+FLINK_LOG4J = """\
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = ConsoleAppender
+logger.pekko.name = org.apache.pekko
+logger.pekko.level = INFO
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = WARN
+logger.netty.name = org.jboss.netty.channel.DefaultChannelPipeline
+logger.netty.level = OFF
+appender.console.name = ConsoleAppender
+appender.console.type = CONSOLE
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
+"""
+
+
+@dataclass
+class Service:
+    name: str
+    command: list
+    env: dict = field(default_factory=dict)
+    user: str = ""
+    stopsignal: str = "TERM"
+    after: tuple = ()          # services that must be ready before this one starts
+    timeout: int = 150         # seconds to become ready
+
+
+@dataclass
+class Layout:
+    """Paths of one stack instance and of the shared artifacts it runs."""
+    data: Path
+    java: Path
+    pg_bin: Path
+    jars: Path
+    flink: Path
+
+    @property
+    def logs(self):
+        return self.data / "logs"
+
+    @property
+    def run(self):
+        return self.data / "run"
+
+    @property
+    def pgdata(self):
+        return self.data / "postgres" / "data"
+
+    @property
+    def pg_socket_dir(self):
+        sock = self.run / "pg"
+        # a unix socket path may not exceed 107 bytes
+        return sock if len(str(sock)) < 80 else Path("/tmp") / f"thelook-pg-{hashlib.sha1(bytes(self.data)).hexdigest()[:10]}"
+
+
+def _postgres_owner():
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise StackError("PostgreSQL must run as the `postgres` OS user, which does not exist")
+
+
+def _as_postgres(cmd):
+    return (["runuser", "-u", "postgres", "--"] + cmd) if _postgres_owner() else cmd
+
+
+def _chown_postgres(path):
+    owner = _postgres_owner()
+    if owner:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def init_postgres(lay):
+    """initdb once; the socket dir is private to the postgres user, so local connections may trust."""
+    sock = lay.pg_socket_dir
+    sock.mkdir(parents=True, exist_ok=True)
+    sock.chmod(0o700)
+    _chown_postgres(sock)
+    if (lay.pgdata / "PG_VERSION").exists():
+        return
+    lay.pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _chown_postgres(lay.pgdata.parent)
+    if _postgres_owner() and subprocess.run(_as_postgres(["test", "-w", str(lay.pgdata.parent)])).returncode:
+        raise StackError(f"the postgres OS user cannot enter {lay.pgdata.parent} (choose a "
+                         "THELOOK_STACK_DIR whose parent folders others may enter, e.g. not under a 0700 dir)")
+    say(f"initialising a PostgreSQL cluster in {lay.pgdata}")
+    out = subprocess.run(_as_postgres([str(lay.pg_bin / "initdb"), "-D", str(lay.pgdata), "-U", "postgres",
+                                       "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust",
+                                       "--auth-host=scram-sha-256"]),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise StackError(f"initdb failed: {(out.stderr or out.stdout).strip().splitlines()[-1]}")
+
+
+def bootstrap_database(lay, port):
+    """The demo role and database (idempotent; runs at every `up`)."""
+    sql = f"""
+SELECT format('CREATE ROLE %I LOGIN REPLICATION PASSWORD %L', '{DB['user']}', '{DB['password']}')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB['user']}')\\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '{DB['database']}', '{DB['user']}')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DB['database']}')\\gexec
+"""
+    out = subprocess.run(_as_postgres([str(lay.pg_bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                       "-h", str(lay.pg_socket_dir), "-p", str(port), "-U", "postgres",
+                                       "-d", "postgres"]),
+                         input=sql, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise StackError(f"creating the thelook role and database failed: {out.stderr.strip()}",
+                         log=lay.logs / "postgres.log")
+
+
+def init_kafka(lay, ports):
+    """server.properties at every `up` (ports may change); storage formatted once with a saved cluster id."""
+    kdir = lay.data / "kafka"
+    (kdir / "data").mkdir(parents=True, exist_ok=True)
+    props = {
+        "process.roles": "broker,controller", "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{ports['kafka_controller']}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{ports['kafka']},CONTROLLER://127.0.0.1:{ports['kafka_controller']}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{ports['kafka']}",
+        "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(kdir / "data"), "num.partitions": "1",
+        "offsets.topic.replication.factor": "1", "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1", "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1", "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2", "num.io.threads": "4", "log.retention.hours": "72",
+    }
+    _write_props(kdir / "server.properties", props)
+    _write(lay.data / "conf" / "log4j2.properties", LOG4J2)
+    if (kdir / "data" / "meta.properties").exists():
+        return
+    id_file = kdir / "cluster.id"
+    if not id_file.exists():
+        id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+    say("formatting Kafka's KRaft storage")
+    out = subprocess.run([str(lay.java / "bin" / "java"), "-Xmx256m", f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}",
+                          "-cp", str(lay.jars / "kafka" / "*"), "kafka.tools.StorageTool", "format",
+                          "-t", id_file.read_text().strip(), "-c", str(kdir / "server.properties")],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed: {(out.stderr or out.stdout).strip()[-400:]}")
+
+
+def init_connect(lay, ports):
+    props = {
+        "bootstrap.servers": f"127.0.0.1:{ports['kafka']}", "group.id": "thelook-connect",
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "config.storage.topic": "_connect-configs", "offset.storage.topic": "_connect-offsets",
+        "status.storage.topic": "_connect-status", "config.storage.replication.factor": "1",
+        "offset.storage.replication.factor": "1", "status.storage.replication.factor": "1",
+        "offset.storage.partitions": "5", "offset.flush.interval.ms": "1000",
+        "listeners": f"http://127.0.0.1:{ports['connect']}", "rest.advertised.host.name": "127.0.0.1",
+        "rest.advertised.port": str(ports["connect"]),
+        "plugin.path": str(lay.jars / "connect-plugins"),
+        "config.providers": "env,file",
+        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+    }
+    _write_props(lay.data / "connect" / "connect.properties", props)
+
+
+def init_flink(lay, ports):
+    conf = lay.data / "flink" / "conf"
+    for sub in ("tmp", "web", "checkpoints"):
+        (lay.data / "flink" / sub).mkdir(parents=True, exist_ok=True)
+    java_opts = _dist_java_opts(lay.flink / "conf" / "config.yaml")
+    settings = {
+        "env.java.opts.all": java_opts,
+        "env.java.opts.sql-gateway": "-Xms128m -Xmx384m",
+        "jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": ports["flink_rpc"],
+        "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
+        "jobmanager.execution.failover-strategy": "region",
+        "taskmanager.bind-host": "127.0.0.1", "taskmanager.host": "127.0.0.1",
+        "taskmanager.numberOfTaskSlots": 8, "taskmanager.memory.process.size": "1600m",
+        "taskmanager.memory.managed.fraction": 0.2, "parallelism.default": 1,
+        "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": ports["flink"],
+        "sql-gateway.endpoint.rest.address": "127.0.0.1",
+        "sql-gateway.endpoint.rest.bind-address": "127.0.0.1",
+        "sql-gateway.endpoint.rest.port": ports["sql_gateway"],
+        "io.tmp.dirs": str(lay.data / "flink" / "tmp"), "web.tmpdir": str(lay.data / "flink" / "web"),
+        "state.backend.type": "hashmap",
+        "execution.checkpointing.dir": f"file://{lay.data / 'flink' / 'checkpoints'}",
+    }
+    _write(conf / "config.yaml", "".join(f"{k}: {_yaml_scalar(v)}\n" for k, v in settings.items()))
+    _write(conf / "log4j-console.properties", FLINK_LOG4J)
+    for name in ("log4j-cli.properties", "log4j-session.properties", "logback-console.xml"):
+        if (lay.flink / "conf" / name).exists():
+            shutil.copy2(lay.flink / "conf" / name, conf / name)
+
+
+def _dist_java_opts(config_yaml):
+    """The --add-opens list that Flink's own config.yaml carries (needed on Java 17)."""
+    for line in config_yaml.read_text().splitlines():
+        if line.strip().startswith("all:") and "--add-" in line:
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _yaml_scalar(value):
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _write_props(path, props):
+    _write(path, "".join(f"{k}={v}\n" for k, v in props.items()))
+
+
+def definitions(lay, ports, pg_env):
+    """The supervised programs, in start order."""
+    java = str(lay.java / "bin" / "java")
+    log4j = f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}"
+    classpath = str(lay.jars / "kafka" / "*")
+    flink_env = {"JAVA_HOME": str(lay.java), "FLINK_CONF_DIR": str(lay.data / "flink" / "conf"),
+                 "FLINK_LOG_DIR": str(lay.logs / "flink"), "FLINK_PID_DIR": str(lay.run),
+                 "FLINK_IDENT_STRING": "thelook"}
+    pg_settings = {
+        "port": ports["pg"], "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": lay.pg_socket_dir, "wal_level": "logical",
+        "max_replication_slots": 20, "max_wal_senders": 20, "max_slot_wal_keep_size": "2GB",
+        "max_connections": 200, "shared_buffers": "128MB", "logging_collector": "off",
+    }
+    postgres = [str(lay.pg_bin / "postgres"), "-D", str(lay.pgdata)]
+    for key, value in pg_settings.items():
+        postgres += ["-c", f"{key}={value}"]
+    return [
+        # SIGINT is PostgreSQL's fast shutdown: it does not wait for Debezium's connections to end
+        Service("postgres", postgres, user="postgres" if _postgres_owner() else "", stopsignal="INT",
+                timeout=60),
+        Service("kafka", [java, *KAFKA_HEAP.split(), *JVM_COMMON.split(), log4j, "-cp", classpath,
+                          "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=90),
+        Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground"], env=flink_env),
+        Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground"], env=flink_env),
+        Service("connect", [java, *CONNECT_HEAP.split(), *JVM_COMMON.split(), log4j, "-cp", classpath,
+                            "org.apache.kafka.connect.cli.ConnectDistributed",
+                            str(lay.data / "connect" / "connect.properties")],
+                env=pg_env, after=("kafka",), timeout=180),
+        Service("sql-gateway", [str(lay.flink / "bin" / "sql-gateway.sh"), "start-foreground"],
+                env=flink_env, after=("jobmanager",)),
+    ]

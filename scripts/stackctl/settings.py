@@ -1,0 +1,120 @@
+"""Where things live: repo pins (.env), the data dir, the artifact cache, ports, and the saved stack state."""
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway")
+
+# name of the port -> (environment variable, default)
+PORT_VARS = {
+    "pg": ("THELOOK_PG_PORT", 5432),
+    "kafka": ("THELOOK_KAFKA_PORT", 9092),
+    "kafka_controller": ("THELOOK_KAFKA_CONTROLLER_PORT", 9093),
+    "connect": ("THELOOK_CONNECT_PORT", 8083),
+    "flink": ("THELOOK_FLINK_PORT", 8081),
+    "flink_rpc": ("THELOOK_FLINK_RPC_PORT", 6123),
+    "sql_gateway": ("THELOOK_SQL_GATEWAY_PORT", 8084),
+}
+# the ports each service listens on (for the free-port check and `status`)
+SERVICE_PORTS = {
+    "postgres": ("pg",), "kafka": ("kafka", "kafka_controller"), "connect": ("connect",),
+    "jobmanager": ("flink", "flink_rpc"), "taskmanager": (), "sql-gateway": ("sql_gateway",),
+}
+DB = {"user": "thelook", "password": "thelook", "database": "thelook"}
+
+
+class StackError(Exception):
+    """A failure to report as one line (plus an optional log file) and a non-zero exit."""
+
+    def __init__(self, message, log=None):
+        super().__init__(message)
+        self.log = log
+
+
+def read_pins():
+    """Component versions, from the repo's .env only."""
+    pins = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            pins[key.strip()] = value.strip().strip('"').strip("'")
+    needed = ("KAFKA_VERSION", "SCALA_BINARY_VERSION", "DEBEZIUM_VERSION", "FLINK_VERSION",
+              "FLINK_KAFKA_CONNECTOR_VERSION", "POSTGRES_DEBIAN_MAJOR", "JAVA_MAJOR", "LOG4J_VERSION")
+    missing = [k for k in needed if not pins.get(k)]
+    if missing:
+        raise StackError(f"{ROOT / '.env'} lacks {', '.join(missing)}")
+    return pins
+
+
+def _dir_from_env(var, default):
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def data_dir():
+    return _dir_from_env("THELOOK_STACK_DIR", ROOT / ".stack")
+
+
+def cache_dir():
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return _dir_from_env("THELOOK_CACHE_DIR", xdg / "thelook-cdc")
+
+
+def ports_from_env():
+    ports = {}
+    for name, (var, default) in PORT_VARS.items():
+        raw = os.environ.get(var, "")
+        if raw == "":
+            ports[name] = default
+            continue
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise StackError(f"{var}={raw!r} is not a port number")
+        ports[name] = int(raw)
+    if len(set(ports.values())) != len(ports):
+        raise StackError(f"two services were given the same port: {ports}")
+    return ports
+
+
+@dataclass
+class State:
+    """What `up` decided, saved in the data dir so that env/status/down need no options."""
+    dir: Path
+    ports: dict = field(default_factory=dict)
+    paths: dict = field(default_factory=dict)
+
+    @property
+    def file(self):
+        return self.dir / "stack.json"
+
+    @classmethod
+    def load(cls, directory):
+        path = directory / "stack.json"
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        return cls(directory, raw.get("ports", {}), raw.get("paths", {}))
+
+    def save(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"ports": self.ports, "paths": self.paths}, indent=2) + "\n")
+        tmp.replace(self.file)
+
+    def env_exports(self):
+        p = self.ports
+        return {
+            "PGHOST": "127.0.0.1", "PGPORT": str(p["pg"]), "PGUSER": DB["user"],
+            "PGPASSWORD": DB["password"], "PGDATABASE": DB["database"],
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
+            "CONNECT_URL": f"http://127.0.0.1:{p['connect']}",
+            "FLINK_URL": f"http://127.0.0.1:{p['flink']}",
+            "FLINK_SQL_GATEWAY_URL": f"http://127.0.0.1:{p['sql_gateway']}",
+        }
+
+
+def which(name):
+    return shutil.which(name)
