@@ -4,6 +4,7 @@ Jars and the Flink distribution are assembled once per set of versions under the
 (THELOOK_CACHE_DIR, default ~/.cache/thelook-cdc); a later `up` finds them there and downloads nothing.
 """
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -83,9 +84,13 @@ def postgres_bin(major):
 
 
 def _maven_key(pins):
+    """Versions plus a digest of the poms: editing either assembles a fresh folder."""
+    digest = hashlib.sha1()
+    for pom in sorted((ROOT / "scripts" / "maven").rglob("pom.xml")):
+        digest.update(pom.read_bytes())
     return (f"kafka-{pins['KAFKA_VERSION']}_debezium-{pins['DEBEZIUM_VERSION']}"
             f"_flink-{pins['FLINK_VERSION']}_kafka-sql-{pins['FLINK_KAFKA_CONNECTOR_VERSION']}"
-            f"_log4j-{pins['LOG4J_VERSION']}")
+            f"_{digest.hexdigest()[:8]}")
 
 
 def maven_jars(pins, java):

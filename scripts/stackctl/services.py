@@ -191,6 +191,8 @@ def init_connect(lay, ports):
         "listeners": f"http://127.0.0.1:{ports['connect']}", "rest.advertised.host.name": "127.0.0.1",
         "rest.advertised.port": str(ports["connect"]),
         "plugin.path": str(lay.jars / "connect-plugins"),
+        # every plugin here ships ServiceLoader manifests: skip the slow reflective scan
+        "plugin.discovery": "service_load",
         "config.providers": "env,file",
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
         "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
