@@ -1,0 +1,132 @@
+"""Reads change topics from the beginning, with assign() and no committed offsets.
+
+Stops at a cut:
+- 'snapshot': once a streamed change at or past the database's cut LSN has been read (the
+  connector is past every transaction the database read saw), then up to the end offsets
+  fetched after that moment;
+- 'end': at the end offsets, once no new record has arrived for `idle` seconds.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition, OFFSET_BEGINNING
+
+from .database import int_to_lsn
+
+
+class KafkaError(Exception):
+    """A Kafka problem explained in one line."""
+
+
+class CatchUpTimeout(KafkaError):
+    pass
+
+
+def make_consumer(bootstrap, extra):
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"thelook-verify-{uuid.uuid4().hex[:12]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "socket.connection.setup.timeout.ms": 10000,
+        "fetch.wait.max.ms": 100,
+    }
+    conf.update(extra)
+    try:
+        return Consumer(conf)
+    except KafkaException as err:
+        raise KafkaError(f"bad Kafka client setting: {err}") from None
+
+
+def topic_partitions(consumer, topics, bootstrap, timeout=15):
+    """{topic: [partition ids]} for the topics that exist; raises if the broker cannot be reached."""
+    try:
+        meta = consumer.list_topics(timeout=timeout)
+    except KafkaException as err:
+        raise KafkaError(f"cannot reach Kafka at {bootstrap} within {timeout:.0f} s: {err.args[0].str() if err.args else err}") from None
+    found = {}
+    for topic in topics:
+        tm = meta.topics.get(topic)
+        if tm is not None and tm.error is None and tm.partitions:
+            found[topic] = sorted(tm.partitions)
+    return found
+
+
+class TopicReader:
+    def __init__(self, consumer, partitions, progress=None):
+        self.consumer = consumer
+        self.tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, ps in partitions.items() for p in ps]
+        self.position = {(tp.topic, tp.partition): 0 for tp in self.tps}
+        self.high = {}
+        self.records = 0
+        self.progress = progress
+        consumer.assign(self.tps)
+
+    def refresh_high(self):
+        for tp in self.tps:
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            except KafkaException as err:
+                raise KafkaError(f"cannot read end offsets of {tp.topic}: {err}") from None
+            self.high[(tp.topic, tp.partition)] = high
+
+    def at_high(self):
+        return all(self.position[k] >= h for k, h in self.high.items())
+
+    def poll(self, handle, timeout=0.5):
+        """Consumes one batch; handle(msg) is called per record. Returns the number of records."""
+        msgs = self.consumer.consume(num_messages=2000, timeout=timeout)
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.fatal() or not err.retriable():
+                    raise KafkaError(f"consuming {msg.topic()}: {err.str()}")
+                continue
+            self.position[(msg.topic(), msg.partition())] = msg.offset() + 1
+            handle(msg)
+        self.records += len(msgs)
+        return len(msgs)
+
+    def read(self, handle, cut, target_lsn, timeout, idle, passed, describe_last):
+        """Reads until the cut. `passed()` says whether a change at or past target_lsn was seen."""
+        start = time.monotonic()
+        deadline = start + timeout
+        self.refresh_high()
+        marker_done = False
+        last_growth = time.monotonic()
+        last_refresh = time.monotonic()
+        last_note = time.monotonic()
+        while True:
+            got = self.poll(handle)
+            now = time.monotonic()
+            if got:
+                last_growth = now
+            if cut == "snapshot" and not marker_done and passed():
+                # Records sent before the marker are in the log by now: read up to today's end.
+                self.refresh_high()
+                marker_done = True
+            if self.at_high():
+                if cut == "snapshot" and marker_done:
+                    return time.monotonic() - start
+                if now - last_refresh >= 1:
+                    before = dict(self.high)
+                    self.refresh_high()
+                    last_refresh = now
+                    if self.high != before:
+                        last_growth = now
+                if cut == "end" and self.at_high() and now - last_growth >= idle:
+                    return time.monotonic() - start
+            if self.progress and now - last_note >= 5:
+                last_note = now
+                self.progress(f"Kafka: {self.records} records read"
+                              + ("" if cut == "end" else f", waiting for the connector to pass LSN {int_to_lsn(target_lsn)} ({describe_last()})"))
+            if now >= deadline:
+                if cut == "snapshot":
+                    raise CatchUpTimeout(
+                        f"the connector did not deliver any change at or past PostgreSQL's LSN {int_to_lsn(target_lsn)} "
+                        f"within {timeout:.0f} s ({describe_last()}); is the connector RUNNING, with a heartbeat "
+                        f"or writers keeping the stream moving? With writers stopped and no heartbeat, use --cut end")
+                raise CatchUpTimeout(f"topics kept growing for {timeout:.0f} s; stop the writers or use --cut snapshot")

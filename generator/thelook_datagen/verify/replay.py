@@ -1,0 +1,172 @@
+"""Replays Debezium change events per table by primary key and compares the result with PostgreSQL.
+
+Debezium delivers at least once: after a crash, a run of events can arrive again. Events of one
+key stay in order within their partition, so re-applying a repeated run in order ends in the same
+state; repeats are counted (duplicates), not reported as errors.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from .values import show
+
+OPS = ("r", "c", "u", "d", "t")
+
+
+def unwrap(obj):
+    """Strips the {schema, payload} envelope of a JsonConverter with schemas.enable=true."""
+    if isinstance(obj, dict) and "payload" in obj and "schema" in obj:
+        return obj["payload"]
+    return obj
+
+
+class TableReplay:
+    def __init__(self, table, snapshot=None):
+        self.table = table
+        self.snapshot = snapshot  # None: every event counts (cut 'end')
+        self.state = {}
+        self.ops = Counter()
+        self.tombstones = 0
+        self.duplicates = 0
+        self.after_cut = 0
+        self.seen = set()
+        self.before_checked = 0
+        self.before_missing = 0       # UPDATE/DELETE without a full before-image
+        self.before_mismatch = []     # before-image differs from the replayed previous state: a lost or wrong change
+        self.before_mismatch_count = 0
+        self.latencies = []           # ms from commit (source.ts_ms) to the Kafka record timestamp
+        self.first_ts = None
+        self.last_ts = None
+        self.undecodable = []
+        names = [c.name for c in table.columns]
+        self._names = names
+        self._key_names = table.key
+        self._convs = [c.from_kafka for c in table.columns]
+        self._key_convs = [c.from_kafka for c in table.key_columns]
+
+    def _row(self, image):
+        return tuple(f(image.get(n)) for f, n in zip(self._convs, self._names))
+
+    def _key(self, key_obj, image):
+        src = key_obj if isinstance(key_obj, dict) and key_obj else image
+        return tuple(f(src.get(n)) for f, n in zip(self._key_convs, self._key_names))
+
+    def apply(self, key_bytes, value_bytes, timestamp_ms, lsn_marker):
+        """Applies one Kafka record. Returns the event's LSN if it is a streamed change, else None."""
+        if value_bytes is None:
+            self.tombstones += 1
+            return None
+        try:
+            value = unwrap(json.loads(value_bytes))
+            key_obj = unwrap(json.loads(key_bytes)) if key_bytes else None
+        except ValueError as err:
+            if len(self.undecodable) < 3:
+                self.undecodable.append(f"not JSON: {err}")
+            return None
+        if not isinstance(value, dict) or "op" not in value:
+            if len(self.undecodable) < 3:
+                self.undecodable.append("not a Debezium change event (no 'op'); is an SMT unwrapping events?")
+            return None
+        op = value["op"]
+        source = value.get("source") or {}
+        lsn = source.get("lsn")
+        txid = source.get("txId")
+        streamed = op != "r"
+        if streamed and op in ("c", "u", "d") and timestamp_ms is not None and source.get("ts_ms") is not None:
+            self.latencies.append(timestamp_ms - source["ts_ms"])
+            self.first_ts = source["ts_ms"] if self.first_ts is None else min(self.first_ts, source["ts_ms"])
+            self.last_ts = source["ts_ms"] if self.last_ts is None else max(self.last_ts, source["ts_ms"])
+        if op == "t":
+            if self._in_cut(op, txid):
+                self.ops[op] += 1
+                self.state.clear()
+            return lsn if streamed else None
+        before, after = value.get("before"), value.get("after")
+        image = after if op != "d" else before
+        if image is None:
+            if len(self.undecodable) < 3:
+                self.undecodable.append(f"op {op} event without {'after' if op != 'd' else 'before'} image")
+            return None
+        try:
+            key = self._key(key_obj, image)
+        except (TypeError, ValueError, AttributeError) as err:
+            if len(self.undecodable) < 3:
+                self.undecodable.append(f"undecodable key: {err}")
+            return None
+        if not self._in_cut(op, txid):
+            self.after_cut += 1
+            return lsn if streamed else None
+        fingerprint = hash((op, lsn, txid, key, json.dumps(after, sort_keys=True) if op == "r" else None))
+        duplicate = fingerprint in self.seen
+        if duplicate:
+            self.duplicates += 1
+        else:
+            self.seen.add(fingerprint)
+        self.ops[op] += 1
+        try:
+            if op in ("u", "d"):
+                self._check_before(key, before, duplicate)
+            if op == "d":
+                self.state.pop(key, None)
+            else:
+                self.state[key] = self._row(after)
+        except (TypeError, ValueError, AttributeError) as err:
+            if len(self.undecodable) < 3:
+                self.undecodable.append(f"undecodable value in {op} event for key {key}: {err}")
+        return lsn if streamed else None
+
+    def _in_cut(self, op, txid):
+        if self.snapshot is None or op == "r" or txid is None:
+            return True
+        return self.snapshot.visible(int(txid))
+
+    def _check_before(self, key, before, duplicate):
+        self.before_checked += 1
+        if before is None or any(n not in before for n in self._names):
+            self.before_missing += 1
+            return
+        previous = self.state.get(key)
+        if duplicate or previous is None:
+            return
+        row = self._row(before)
+        if row != previous:
+            self.before_mismatch_count += 1
+            if len(self.before_mismatch) < 5:
+                cols = [self.table.columns[i] for i, (a, b) in enumerate(zip(row, previous)) if a != b]
+                self.before_mismatch.append(
+                    (key, [(c.name, show(c, row[self.table.columns.index(c)]),
+                            show(c, previous[self.table.columns.index(c)])) for c in cols]))
+
+
+def compare(replay, pg_rows, examples=5):
+    """Rows matched, missing from Kafka, extra in Kafka, different; with a few examples of each."""
+    state = replay.state
+    table = replay.table
+    matched = 0
+    missing, extra, different = [], [], []
+    n_missing = n_extra = n_different = 0
+    for key, row in pg_rows.items():
+        got = state.get(key)
+        if got is None:
+            n_missing += 1
+            if len(missing) < examples:
+                missing.append(key)
+        elif got == row:
+            matched += 1
+        else:
+            n_different += 1
+            if len(different) < examples:
+                cols = [(c.name, show(c, got[i]), show(c, row[i]))
+                        for i, c in enumerate(table.columns) if got[i] != row[i]]
+                different.append((key, cols))
+    for key in state:
+        if key not in pg_rows:
+            n_extra += 1
+            if len(extra) < examples:
+                extra.append(key)
+    return {
+        "rows_postgres": len(pg_rows), "rows_kafka": len(state), "matched": matched,
+        "missing": n_missing, "extra": n_extra, "different": n_different,
+        "missing_examples": missing, "extra_examples": extra, "different_examples": different,
+    }

@@ -1,0 +1,85 @@
+"""The verify report: a table per captured table, latency percentiles, a one-line verdict."""
+from __future__ import annotations
+
+import json
+import math
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return None
+    idx = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[idx]
+
+
+def latency_summary(values):
+    values = sorted(values)
+    if not values:
+        return {"events": 0}
+    return {"events": len(values), "p50_ms": percentile(values, 50), "p95_ms": percentile(values, 95),
+            "p99_ms": percentile(values, 99), "max_ms": values[-1], "min_ms": values[0]}
+
+
+def fmt_key(key):
+    return ",".join(str(k) for k in key) if len(key) != 1 else str(key[0])
+
+
+def render(result, out):
+    w = out.write
+    w(f"verify: {result['source']}\n")
+    w(f"  cut: {result['cut_description']}\n\n")
+    header = (f"{'table':<22}{'events':>9}{'r':>8}{'c':>8}{'u':>8}{'d':>7}{'tomb':>7}{'dup':>6}{'late':>7}"
+              f" |{'pg rows':>9}{'matched':>9}{'missing':>8}{'extra':>7}{'diff':>6}\n")
+    w(header)
+    w("-" * (len(header) - 1) + "\n")
+    for t in result["tables"]:
+        ops = t["ops"]
+        w(f"{t['table']:<22}{t['events']:>9}{ops.get('r', 0):>8}{ops.get('c', 0):>8}{ops.get('u', 0):>8}"
+          f"{ops.get('d', 0):>7}{t['tombstones']:>7}{t['duplicates']:>6}{t['after_cut']:>7}"
+          f" |{t['rows_postgres']:>9}{t['matched']:>9}{t['missing']:>8}{t['extra']:>7}{t['different']:>6}\n")
+    w("  (events: change events in the cut; tomb: tombstones; dup: redelivered events (at-least-once, harmless);\n"
+      "   late: events of transactions after the cut, not compared; missing: in PostgreSQL, not in the replay;\n"
+      "   extra: in the replay, not in PostgreSQL; diff: same key, different column values)\n")
+    problems = []
+    for t in result["tables"]:
+        name = t["table"]
+        if t.get("topic_missing"):
+            problems.append(f"{name}: topic {t['topic']} does not exist")
+        for key in t["missing_examples"]:
+            problems.append(f"{name}: missing in Kafka: key {fmt_key(key)}")
+        for key in t["extra_examples"]:
+            problems.append(f"{name}: extra in Kafka (deleted or never in PostgreSQL): key {fmt_key(key)}")
+        for key, cols in t["different_examples"]:
+            detail = "; ".join(f"{c}: kafka {k} != postgres {p}" for c, k, p in cols[:4])
+            problems.append(f"{name}: different: key {fmt_key(key)}: {detail}")
+        for key, cols in t["before_mismatch_examples"]:
+            detail = "; ".join(f"{c}: before-image {k} != previous state {p}" for c, k, p in cols[:4])
+            problems.append(f"{name}: change history gap at key {fmt_key(key)}: {detail}")
+        for note in t["undecodable"]:
+            problems.append(f"{name}: {note}")
+    if problems:
+        w("\nexamples:\n")
+        for p in problems[:60]:
+            w(f"  {p}\n")
+    b = result["before_images"]
+    w(f"\nbefore-images: {b['checked']} UPDATE/DELETE events; {b['missing']} without a full before-image; "
+      f"{b['mismatch']} not equal to the replayed previous state\n")
+    idents = {t["table"]: t["replica_identity"] for t in result["tables"] if t["replica_identity"] != "full"}
+    if idents:
+        w("  replica identity not FULL (UPDATE/DELETE events lack full before-images): "
+          + ", ".join(f"{k}={v}" for k, v in idents.items()) + "\n")
+    lat = result["latency"]
+    if lat["events"]:
+        w(f"latency commit -> Kafka ({lat['events']} streamed changes, source.ts_ms to the record's "
+          f"{result['timestamp_type']} timestamp): p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, "
+          f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms\n")
+    else:
+        w("latency commit -> Kafka: no streamed changes (only snapshot reads)\n")
+    w(f"\nRESULT: {result['verdict']}\n")
+
+
+def write_json(result, path):
+    def default(o):
+        return repr(o)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2, default=default)
