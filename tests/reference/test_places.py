@@ -16,7 +16,7 @@ POSTAL = {
     "Brasil": r"\d{5}-\d{3}",
     "South Korea": r"\d{5}",
     "France": r"\d{5}",
-    "United Kingdom": r"[A-Z]{1,2}\d{1,2} \d[A-Z]{2}",
+    "United Kingdom": r"[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}",
     "Germany": r"\d{5}",
     "Spain": r"\d{5}",
     "Japan": r"\d{3}-\d{4}",
@@ -86,6 +86,31 @@ def test_postal_codes_follow_the_state(samples):
             assert p.postal_code.startswith("0"), p
         if p.country == "China" and p.state == "Beijing":
             assert p.postal_code.startswith("10"), p
+
+
+def test_big_cities_use_their_own_postal_ranges(samples):
+    from thelook_datagen.reference.places import _load
+
+    assert _load().unresolved_anchors == []  # every anchor city name exists in the city data
+    checks = {
+        "London": lambda code: code.split()[0] in {"E1", "E2", "E14", "E17", "N1", "N7", "N19", "NW1", "NW3",
+                                                   "NW6", "SE1", "SE10", "SE15", "SW1A", "SW3", "SW11",
+                                                   "SW19", "W1", "W2", "W8", "W11", "WC1", "WC2", "EC1", "EC2"},
+        "Paris": lambda code: code.startswith("75"),
+        "Sydney": lambda code: 2000 <= int(code) <= 2234,
+        "Madrid": lambda code: code.startswith("28"),
+        "Berlin": lambda code: 10100 <= int(code) <= 14199,
+        "Tokyo": lambda code: 100 <= int(code[:3]) <= 179,
+        "Shanghai": lambda code: code.startswith("20"),
+        "Manhattan": lambda code: code[:3] in {"100", "101", "102"},
+    }
+    seen = set()
+    for p in samples:
+        check = checks.get(p.city) if p.state != "Kansas" else None  # Manhattan, Kansas is a town
+        if check:
+            seen.add(p.city)
+            assert check(p.postal_code), p
+    assert seen == set(checks)
 
 
 def test_same_seed_same_places():

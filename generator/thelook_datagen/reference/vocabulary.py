@@ -40,7 +40,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("Leather", "Genuine Leather", "Canvas", "Silk", "Wool", "Straw", "Stainless Steel", "Suede"),
     ),
     "Active": CategorySpec(
-        {"Men": 750, "Women": 680},
+        {"Men": 800, "Women": 680},
         35.0, 0.6,
         ("Training Shorts", "Running Tee", "Track Jacket", "Tank Top", "Joggers", "Compression Tights",
          "Quarter-Zip Pullover", "Tracksuit", "Basketball Shorts", "Gym Hoodie"),
@@ -51,7 +51,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         _TECH,
     ),
     "Blazers & Jackets": CategorySpec(
-        {"Women": 1100}, 85.0, 0.7,
+        {"Women": 850}, 85.0, 0.7,
         ("Blazer",),
         ("Blazer", "Boyfriend Blazer", "Cropped Jacket", "Moto Jacket", "Denim Jacket", "Tuxedo Blazer",
          "Utility Jacket", "Bomber Jacket", "Tweed Jacket", "One-Button Blazer"),
@@ -96,7 +96,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("(3-Pack)", "(5-Pack)", "2 Pack"),
     ),
     "Jeans": CategorySpec(
-        {"Men": 1000, "Women": 1000}, 70.0, 0.65,
+        {"Men": 1100, "Women": 1000}, 70.0, 0.65,
         ("Jean", "Straight Leg Jean", "Bootcut Jean", "Selvedge Jean", "Carpenter Jean", "Relaxed Jean"),
         ("Skinny Jean", "Bootcut Jean", "Boyfriend Jean", "Flare Jean", "Mom Jean", "Straight Jean",
          "Cropped Jean", "Wide Leg Jean", "Jegging"),
@@ -122,7 +122,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("Cotton Spandex", "Microfiber", "Stretch", "Ponte", "Nylon Spandex"),
     ),
     "Maternity": CategorySpec(
-        {"Women": 1050}, 38.0, 0.6,
+        {"Women": 900}, 38.0, 0.6,
         ("Maternity Top",),
         ("Maternity Dress", "Maternity Jeans", "Nursing Bra", "Maternity Leggings", "Maternity Tunic",
          "Nursing Tank", "Maternity Skinny Jeans", "Maternity Maxi Dress", "Belly Band", "Nursing Cardigan"),
@@ -131,7 +131,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         _KNIT,
     ),
     "Outerwear & Coats": CategorySpec(
-        {"Men": 800, "Women": 620}, 110.0, 0.8,
+        {"Men": 950, "Women": 620}, 110.0, 0.8,
         ("Parka", "Peacoat", "Down Jacket", "Bomber Jacket", "Rain Jacket", "Trench Coat", "Field Jacket",
          "Puffer Vest", "Leather Jacket", "Softshell Jacket", "Overcoat", "Windbreaker"),
         ("Trench Coat", "Puffer Jacket", "Wrap Coat", "Parka", "Peacoat", "Rain Jacket", "Down Vest",
@@ -141,7 +141,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         _WARM + ("Nylon", "Waxed Cotton", "Leather", "Faux Leather", "Gore-Tex"),
     ),
     "Pants": CategorySpec(
-        {"Men": 1350}, 48.0, 0.6,
+        {"Men": 1400}, 48.0, 0.6,
         ("Chino Pants", "Cargo Pants", "Dress Pants", "Khakis", "Flat Front Pants", "Pleated Trousers",
          "Work Pants", "Sweatpants", "Jogger Pants", "Corduroy Pants", "Five-Pocket Pants"),
         ("Pants",),
@@ -150,7 +150,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("Stretch", "Cotton Twill", "Corduroy", "Wool Blend", "Linen", "Ripstop"),
     ),
     "Pants & Capris": CategorySpec(
-        {"Women": 900}, 40.0, 0.6,
+        {"Women": 800}, 40.0, 0.6,
         ("Pants",),
         ("Capri Pants", "Wide Leg Pants", "Cropped Pants", "Palazzo Pants", "Ankle Pants", "Cargo Pants",
          "Trousers", "Culottes", "Paperbag Pants", "Pull-On Pants"),
@@ -159,7 +159,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("Linen", "Crepe", "Ponte", "Stretch Cotton", "Twill"),
     ),
     "Plus": CategorySpec(
-        {"Women": 1000}, 38.0, 0.65,
+        {"Women": 850}, 38.0, 0.65,
         ("Top",),
         ("Plus Size Tunic", "Plus Size Jeans", "Plus Size Maxi Dress", "Plus Size Blouse", "Plus Size Cardigan",
          "Plus Size Leggings", "Plus Size Wrap Dress", "Plus Size Tank", "Plus Size Bra", "Plus Size Pants"),
@@ -168,7 +168,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         _KNIT + ("Chiffon", "Crepe"),
     ),
     "Shorts": CategorySpec(
-        {"Men": 950, "Women": 830}, 32.0, 0.55,
+        {"Men": 1000, "Women": 830}, 32.0, 0.55,
         ("Cargo Shorts", "Chino Shorts", "Board Shorts", "Denim Shorts", "Flat Front Shorts",
          "Athletic Shorts", "Hybrid Shorts", "Sweat Shorts"),
         ("Denim Shorts", "Bermuda Shorts", "Cutoff Shorts", "High-Waisted Shorts", "Bike Shorts",
@@ -233,7 +233,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("Wool", "Super 120s Wool", "Tweed", "Linen", "Cotton Blend", "Velvet"),
     ),
     "Sweaters": CategorySpec(
-        {"Men": 750, "Women": 1000}, 60.0, 0.75,
+        {"Men": 750, "Women": 900}, 60.0, 0.75,
         ("Crewneck Sweater", "V-Neck Sweater", "Cardigan", "Quarter-Zip Sweater", "Cable Knit Sweater",
          "Shawl Collar Cardigan", "Turtleneck Sweater", "Sweater Vest"),
         ("Cardigan", "Turtleneck Sweater", "Pullover Sweater", "Cable Knit Sweater", "Cropped Sweater",
@@ -243,7 +243,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("Merino Wool", "Cashmere", "Cotton", "Lambswool", "Alpaca Blend", "Acrylic"),
     ),
     "Swim": CategorySpec(
-        {"Men": 850, "Women": 950}, 40.0, 0.6,
+        {"Men": 900, "Women": 950}, 40.0, 0.6,
         ("Swim Trunks", "Board Shorts", "Swim Brief", "Rash Guard", "Volley Shorts", "Swim Jammer"),
         ("Bikini Top", "Bikini Bottom", "One-Piece Swimsuit", "Tankini", "Swim Dress", "Cover-Up",
          "Monokini", "Rash Guard", "High-Waisted Bikini Set"),
@@ -264,7 +264,7 @@ CATEGORY_SPECS: dict[str, CategorySpec] = {
         ("(2-Pack)", "(3-Pack)"),
     ),
     "Underwear": CategorySpec(
-        {"Men": 880}, 20.0, 0.55,
+        {"Men": 950}, 20.0, 0.55,
         ("Boxer Briefs", "Boxers", "Briefs", "Trunks", "Undershirt", "Long Johns", "Jockstrap",
          "Low Rise Trunks", "A-Shirt"),
         ("Briefs",),
