@@ -205,8 +205,7 @@ def _retail_price(rng: random.Random, spec: CategorySpec) -> float:
 
 def _product_name(rng: random.Random, brand: str, department: str, spec: CategorySpec) -> str:
     words = [brand]
-    r = rng.random()
-    if r < 0.55:
+    if rng.random() < 0.55:
         words.append("Men's" if department == "Men" else "Women's")
     if rng.random() < 0.35:
         words.append(rng.choice(spec.styles))

@@ -47,6 +47,20 @@ _KR_FEMALE = (
     "Da-eun", "Soo-ah",
 )
 
+# Faker's zh_CN has 23 unisex romanized given names; common pinyin given names by gender instead.
+_CN_MALE = (
+    "Wei", "Hao", "Jun", "Jie", "Tao", "Ming", "Qiang", "Lei", "Yang", "Bo", "Peng", "Chao", "Gang", "Long",
+    "Bin", "Feng", "Kai", "Yong", "Zhiwei", "Haoran", "Yuxuan", "Zihao", "Junjie", "Jianguo", "Zhiqiang",
+    "Wenbo", "Yifan", "Tianyu", "Mingyu", "Xiaolong", "Jiahao", "Zhenyu", "Guoqiang", "Liang", "Dong",
+    "Jianhua", "Haoyu", "Yichen", "Zhihao", "Chen",
+)
+_CN_FEMALE = (
+    "Fang", "Jing", "Li", "Na", "Min", "Ying", "Yan", "Hua", "Xiu", "Lan", "Mei", "Ting", "Xue", "Juan",
+    "Xia", "Hong", "Qian", "Dan", "Xiaoyan", "Xiaomei", "Yuting", "Zihan", "Yuxin", "Xinyi", "Shiyu",
+    "Yiting", "Jiayi", "Ruoxi", "Mengyao", "Siqi", "Wenjing", "Huimin", "Lijuan", "Jingjing", "Tingting",
+    "Lili", "Yanping", "Xiaohong", "Yue", "Shu",
+)
+
 _DOMAINS = (("example.com", 0.5), ("example.net", 0.25), ("example.org", 0.25))
 
 
@@ -77,8 +91,7 @@ def _names_for(country: str) -> _Names:
         if country == "South Korea":
             names = _Names(_KR_MALE, _KR_FEMALE, _KR_LAST)
         elif locale == "zh_CN":
-            p = provider(locale, "person")
-            names = _Names(p.first_romanized_names, p.first_romanized_names, p.last_romanized_names)
+            names = _Names(_CN_MALE, _CN_FEMALE, provider(locale, "person").last_romanized_names)
         elif locale == "ja_JP":
             p = provider(locale, "person")
             names = _Names(p.first_romanized_names_male, p.first_romanized_names_female, p.last_romanized_names)
