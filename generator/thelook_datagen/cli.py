@@ -1,0 +1,85 @@
+"""Entry point of `thelook-datagen` (and dispatcher of `thelook-datagen verify ...`)."""
+import signal
+import sys
+import time
+
+from .errors import Stopped, UserError
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "verify":
+        from .verify.cli import main as verify_main  # engineer D's module, loaded only when asked for
+        return verify_main(argv[1:])
+    try:
+        return run(argv)
+    except UserError as e:
+        sys.stderr.write(f"thelook-datagen: error: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def run(argv):
+    from .options import parse_settings
+    from .stats import Log
+
+    settings = parse_settings(argv)
+    log = Log(settings.log_format, settings.quiet)
+    # Until the run loop takes over, SIGTERM behaves like Ctrl-C: stop without a traceback.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _run(settings, log)
+    except KeyboardInterrupt:
+        log.warn("interrupted before the run started")
+        return 0
+
+
+def _run(settings, log):
+    import psycopg2
+
+    from .db.setup import first_line, prepare_schema
+    from .db.writer import describe_target, open_connection
+    from .runner import Runner, StopFlag
+    from .sim.lifecycle import Delays
+    from .topics import ensure_topics, topic_names
+
+    if settings.seed is None:
+        settings.seed = int.from_bytes(__import__("os").urandom(4), "big")
+    conn = open_connection(settings.conn_kw)
+    log.info(f"connected to PostgreSQL ({describe_target(settings.conn_kw)}), schema {settings.schema}, "
+             f"seed {settings.seed}")
+    if settings.create_topic:
+        names = topic_names(settings.topic_prefix, settings.schema)
+        created, existing = ensure_topics(settings.bootstrap_servers, names, settings.topic_partitions,
+                                          settings.topic_replication_factor, settings.topic_config,
+                                          settings.kafka_config, settings.kafka_timeout)
+        log.info(f"Kafka topics on {settings.bootstrap_servers}: {len(created)} created, "
+                 f"{len(existing)} already there ({settings.topic_prefix}.{settings.schema}.*)")
+    delays = Delays.for_scale(settings.time_scale)
+    try:
+        done = prepare_schema(conn, settings.schema, settings.if_exists, time.time(),
+                              delays.initial_stock_age, log)
+        if done["dropped"]:
+            log.info(f"--if_exists replace: dropped {', '.join(done['dropped'])}")
+        if done["created"]:
+            log.info(f"created {', '.join(done['created'])} in schema {settings.schema}")
+        if done["loaded"]:
+            log.info("loaded " + ", ".join(f"{n} {t}" for t, n in done["loaded"].items()))
+        stop = StopFlag()
+        stop.install()
+        runner = Runner(conn, settings, log, stop)
+    except psycopg2.errors.InsufficientPrivilege as e:
+        raise UserError(f"missing privilege in database: {first_line(e)}") from None
+    except psycopg2.OperationalError as e:
+        raise UserError(f"PostgreSQL failed during setup: {first_line(e)}") from None
+    target = "flat out" if not settings.avg_qps else f"{settings.avg_qps:g} visits/s"
+    log.info(f"streaming visits at {target}" +
+             ("" if settings.max_iter < 0 else f", {settings.max_iter} visits") +
+             f"; lifecycle time scale {settings.time_scale:g}")
+    try:
+        summary = runner.run()
+    except Stopped:
+        summary = runner.stats.snapshot(final=True)
+    log.summary(summary)
+    return 0

@@ -1,0 +1,70 @@
+"""Creates the Kafka topics Debezium will write to. Never produces anything itself."""
+import logging
+
+from .errors import UserError
+
+CAPTURED_TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items",
+                   "order_items", "events", "heartbeat")
+
+
+def topic_names(prefix, schema):
+    return [f"{prefix}.{schema}.{table}" for table in CAPTURED_TABLES]
+
+
+def _quiet_logger():
+    # librdkafka would print every failed connection attempt to stderr; we report once ourselves.
+    logger = logging.getLogger("thelook_datagen.kafka")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=1, topic_config=None,
+                  client_config=None, timeout=30.0):
+    """Creates the missing topics among `names`; existing ones are left alone.
+
+    Returns (created, existing). Waits at most about `timeout` seconds for the broker, then raises
+    UserError naming the servers tried."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    conf = {"bootstrap.servers": bootstrap_servers, "client.id": "thelook-datagen",
+            "socket.connection.setup.timeout.ms": int(max(1.0, min(timeout, 30.0)) * 1000)}
+    conf.update(client_config or {})
+    try:
+        admin = AdminClient(conf, logger=_quiet_logger())
+    except (KafkaException, ValueError, TypeError) as e:
+        raise UserError(f"invalid Kafka client settings: {_kafka_reason(e)}") from None
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as e:
+        raise UserError(f"cannot reach Kafka at {bootstrap_servers} within {timeout:g} s "
+                        f"({_kafka_reason(e)}); start the broker, fix --bootstrap-servers, "
+                        f"or pass --no-create-topic") from None
+    existing = [n for n in names if n in metadata.topics]
+    missing = [n for n in names if n not in metadata.topics]
+    created = []
+    if missing:
+        new = [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor,
+                        config=dict(topic_config or {})) for n in missing]
+        futures = admin.create_topics(new, request_timeout=timeout, operation_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 5)
+                created.append(name)
+            except KafkaException as e:
+                err = e.args[0] if e.args else None
+                if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
+                    existing.append(name)
+                    continue
+                raise UserError(f"cannot create Kafka topic {name} on {bootstrap_servers}: "
+                                f"{_kafka_reason(e)}") from None
+            except Exception as e:  # noqa: BLE001 - a timeout of the future, reported as one line
+                raise UserError(f"cannot create Kafka topic {name} on {bootstrap_servers}: {e}") from None
+    return created, existing
+
+
+def _kafka_reason(exc):
+    err = exc.args[0] if exc.args else exc
+    text = err.str() if hasattr(err, "str") else str(err)
+    return " ".join(text.split())
