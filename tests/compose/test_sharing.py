@@ -218,7 +218,11 @@ def test_kafka_advertises_an_internal_and_a_host_listener(services):
     env = services["kafka"]["environment"]
     advertised = dict(item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
     assert advertised["INTERNAL"] == "kafka:19092"
-    assert advertised["EXTERNAL"].startswith("localhost:")
+    host, _, port = advertised["EXTERNAL"].partition(":")
+    assert host == "127.0.0.1", "the host listener must be advertised on the loopback address it is published on"
+    published = [p for p in services["kafka"]["ports"] if str(p).endswith(":9092")]
+    assert published and str(published[0]).rsplit(":", 1)[0] == f"127.0.0.1:{port}", \
+        f"kafka advertises {advertised['EXTERNAL']} but publishes {services['kafka']['ports']}"
     # every container client uses the internal listener
     for name, svc in services.items():
         environment = svc.get("environment") or {}
