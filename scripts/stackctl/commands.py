@@ -100,7 +100,7 @@ def up(args):
 def _check_ports_free(ports):
     for svc in SERVICES:
         for name in SERVICE_PORTS[svc]:
-            if probes.port_in_use(ports[name]):
+            if not probes.port_free(ports[name]):
                 var = PORT_VARS[name][0]
                 raise StackError(f"{svc} cannot start: port {ports[name]} on 127.0.0.1 is already in use "
                                  f"by another process (choose another with {var})")

@@ -71,6 +71,17 @@ def sql_gateway(ports):
                  else "unexpected /v1/info")
 
 
+def port_free(port):
+    """True if a server could bind 127.0.0.1:port now (no listener, no client socket holding it)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def port_in_use(port):
     with socket.socket() as sock:
         sock.settimeout(0.5)

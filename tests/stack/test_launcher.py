@@ -1,0 +1,187 @@
+"""scripts/stack itself: idempotent `up`, clear errors, and a `down` that leaves no process or port behind.
+
+The down test runs a SECOND, throwaway stack instance (own data dir, ports in the 45000 range) so that it
+never touches the stack the other tests use.
+"""
+import os
+import random
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = str(ROOT / "scripts" / "stack")
+PORT_VARS = ("THELOOK_PG_PORT", "THELOOK_KAFKA_PORT", "THELOOK_KAFKA_CONTROLLER_PORT", "THELOOK_CONNECT_PORT",
+             "THELOOK_FLINK_PORT", "THELOOK_FLINK_RPC_PORT", "THELOOK_SQL_GATEWAY_PORT")
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(autouse=True)
+def local_only(request):
+    if request.config.getoption("--stack") != "local":
+        pytest.skip("launcher tests run against scripts/stack only")
+
+
+def stack(*args, env=None, timeout=600):
+    return subprocess.run([STACK, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def status_pids(env=None):
+    out = stack("status", env=env).stdout
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+running\s+(\d+)", out, re.M)}
+
+
+def port_listening(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def port_bindable(port):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pid_alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def descendants(root_pid):
+    """Every process below root_pid (PostgreSQL's backends, the JVMs...)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def test_up_is_idempotent_on_the_running_stack(stack_env):
+    before = status_pids()
+    assert len(before) == 6, before
+    started = time.monotonic()
+    result = stack("up")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30
+    assert "all 6 services healthy" in result.stderr
+    assert status_pids() == before, "a second `up` restarted services"
+
+
+def test_status_and_logs_and_env(stack_env):
+    result = stack("status")
+    assert result.returncode == 0, result.stdout
+    assert stack("status", "--quiet").stdout == ""
+    for service in ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway"):
+        assert re.search(rf"^{service}\s+running\s+\d+\s+\S+\s+healthy$", result.stdout, re.M), result.stdout
+    logs = stack("logs", "kafka", "-n", "5")
+    assert logs.returncode == 0 and len(logs.stdout.splitlines()) == 5
+    exports = stack("env").stdout
+    for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "KAFKA_BOOTSTRAP_SERVERS",
+                "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL"):
+        assert re.search(rf"^export {key}=\S+$", exports, re.M), key
+
+
+def _errors(result):
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[stack]") or "scripts/stack:" in line]
+    assert "Traceback" not in result.stderr
+    return lines
+
+
+def test_bad_input_is_one_clear_line(tmp_path):
+    result = stack("up", env=dict(os.environ, THELOOK_PG_PORT="not-a-port", THELOOK_STACK_DIR=str(tmp_path)))
+    assert result.returncode != 0
+    assert _errors(result) == ["[stack] error: THELOOK_PG_PORT='not-a-port' is not a port number"]
+    result = stack("logs", "no-such-service")
+    assert result.returncode != 0 and len(_errors(result)) == 1
+    result = stack("frobnicate")
+    assert result.returncode == 2 and len(_errors(result)) == 1
+
+
+@pytest.fixture
+def second_instance():
+    """Env for a throwaway stack: its own data dir (enterable by the postgres user) and free 45xxx ports."""
+    data = Path(tempfile.mkdtemp(prefix="thelook-stack-test-", dir="/tmp"))
+    data.chmod(0o755)
+    # odd ports: Linux hands out even ephemeral ports to outgoing connections first (45xxx is in that range)
+    for _ in range(50):
+        base = 45001 + 20 * random.randrange(0, 49)
+        ports = [base + 2 * i for i in range(len(PORT_VARS))]
+        if all(port_bindable(p) for p in ports):
+            break
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THELOOK_") or k == "THELOOK_CACHE_DIR"}
+    env.update(dict(zip(PORT_VARS, map(str, ports))), THELOOK_STACK_DIR=str(data))
+    yield env, ports, data
+    stack("down", "--wipe", env=env)
+
+
+def test_second_instance_up_down_keeps_data_and_leaves_nothing_behind(second_instance):
+    env, ports, data = second_instance
+    kafka_port = ports[1]
+
+    # a busy port is named with its service, and nothing is started
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", kafka_port))
+        blocker.listen()
+        result = stack("up", env=env)
+    assert result.returncode != 0
+    assert f"kafka cannot start: port {kafka_port}" in result.stderr
+    assert not (data / "run" / "supervisord.pid").exists()
+
+    result = stack("up", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stack("status", "--quiet", env=env).returncode == 0
+    supervisord = int((data / "run" / "supervisord.pid").read_text())
+    tree = descendants(supervisord)
+    assert len(tree) >= 7, tree  # supervisord, six services and PostgreSQL's own processes
+    assert all(port_listening(p) for p in ports)
+
+    conn = psycopg2.connect(host="127.0.0.1", port=ports[0], user="thelook", password="thelook", dbname="thelook")
+    with conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('survives down')")
+    conn.close()
+
+    result = stack("down", env=env)
+    assert result.returncode == 0, result.stderr
+    assert [pid for pid in tree if pid_alive(pid)] == []
+    assert [p for p in ports if port_listening(p)] == []
+    assert stack("status", "--quiet", env=env).returncode != 0
+
+    # data kept: the next `up` finds the table again
+    result = stack("up", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    conn = psycopg2.connect(host="127.0.0.1", port=ports[0], user="thelook", password="thelook", dbname="thelook")
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT v FROM kept")
+        assert cur.fetchall() == [("survives down",)]
+    conn.close()
+    tree = descendants(int((data / "run" / "supervisord.pid").read_text()))
+
+    result = stack("down", "--wipe", env=env)
+    assert result.returncode == 0, result.stderr
+    assert [pid for pid in tree if pid_alive(pid)] == []
+    assert [p for p in ports if port_listening(p)] == []
+    assert not data.exists()
