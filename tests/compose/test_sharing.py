@@ -123,7 +123,7 @@ def _ports(svc):
         yield port
 
 
-def test_host_ports_bound_to_loopback(services, resolved):
+def test_host_ports_bound_to_loopback(services):
     for name, svc in services.items():
         assert svc.get("network_mode") != "host", f"{name} uses the host network"
         for port in _ports(svc):
@@ -131,6 +131,9 @@ def test_host_ports_bound_to_loopback(services, resolved):
                 assert port.get("host_ip") == "127.0.0.1", f"{name}: port {port} not bound to 127.0.0.1"
             else:
                 assert str(port).startswith("127.0.0.1:"), f"{name}: port {port} not bound to 127.0.0.1"
+
+
+def test_resolved_ports_bound_to_loopback(resolved):
     published = [(name, p) for name, svc in resolved["services"].items() for p in _ports(svc)]
     assert published, "compose.yaml publishes no port"
     for name, port in published:
