@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""Benchmark of thelook-datagen against the PostgreSQL the PG* variables point at.
+
+One run measures, on the same database:
+  1. the generator flat out (--avg-qps 0): visits/s and rows/s from its own JSON summary;
+  2. the ceiling: a minimal psycopg2 loop (bench/baseline_loop.py) writing the same row mix per
+     visit (taken from the generator's summary of step 1), one commit per visit; and the ratio;
+  3. rate accuracy at 1, 10, 100 and 500 visits/s over a window: achieved vs target, and achieved
+     vs the generator's own seeded Poisson schedule (the part pacing controls; Poisson noise alone
+     is about 1/sqrt(expected visits));
+  4. resident memory of the generator over a long flat-out run (VmRSS sampled from /proc);
+  5. bulk history (--backfill-days): rows/s written with COPY.
+Usage: source scripts/bootstrap && python bench/generator.py [--quick]
+Schemas bench_gen, bench_base, bench_rate and bench_backfill are dropped at the end.
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from baseline_loop import BaselineLoop  # noqa: E402
+from proc_watch import WatchedProcess  # noqa: E402
+
+SCHEMAS = ("bench_gen", "bench_base", "bench_rate", "bench_backfill")
+SEED = 1
+
+
+def note(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def generator_cmd():
+    exe = shutil.which("thelook-datagen")
+    return [exe] if exe else [sys.executable, "-m", "thelook_datagen"]
+
+
+class GeneratorRun:
+    """One thelook-datagen process with JSON log lines, its summary and RSS samples.
+
+    `seconds` counts from the moment it starts streaming (after schema set-up and reference data),
+    then it gets SIGINT, which makes it finish the current visit and print its summary."""
+    STREAMING = "streaming visits"
+
+    def __init__(self, workdir, name, schema, extra, seconds=None, rss_interval=1.0, startup_timeout=600):
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        cmd = generator_cmd()
+        argv = cmd + ["--no-create-topic", "--schema", schema, "--seed", str(SEED),
+                      "--log-format", "json", "--status-interval", "5"] + extra
+        note(f"{name}: thelook-datagen {' '.join(argv[len(cmd):])}"
+             + (f" (stopped {seconds:g} s after streaming starts)" if seconds else ""))
+        self.proc = WatchedProcess(argv, env=os.environ.copy(), interval=rss_interval, stdout_path=self.log_path)
+        self.stream_t = None
+        if seconds:
+            started = self._wait_for_streaming(startup_timeout)
+            if started is not None:
+                self.stream_t = started - self.proc.started
+                self.proc.wait(timeout=max(0.0, started + seconds - time.monotonic()))
+        self.rc = self.proc.wait()
+        self.records = self._read()
+        summaries = [r for r in self.records if r.get("event") == "summary"]
+        if self.rc != 0 or not summaries:
+            tail = "\n".join(json.dumps(r) for r in self.records[-5:])
+            raise SystemExit(f"bench: {name} failed (exit {self.rc}); last lines of {self.log_path}:\n{tail}")
+        self.summary = summaries[-1]
+
+    def _read(self):
+        records = []
+        with open(self.log_path) as f:
+            for line in f:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    records.append({"event": "text", "message": line.rstrip()})
+        return records
+
+    def _wait_for_streaming(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.proc.poll() is None:
+            with open(self.log_path) as f:
+                if self.STREAMING in f.read():
+                    return time.monotonic()
+            time.sleep(0.1)
+        return None
+
+    @property
+    def statuses(self):
+        return [r for r in self.records if r.get("event") == "status"]
+
+
+def mix_per_visit(summary):
+    visits = summary["visits"]
+    return {t: {op: n / visits for op, n in ops.items()} for t, ops in summary["tables"].items()}
+
+
+def drop_schemas(conn, names):
+    with conn.cursor() as cur:
+        for s in names:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
+    conn.commit()
+
+
+# -- phases ------------------------------------------------------------------------------------------
+def flat_out(workdir, seconds, if_exists):
+    extra = ["--avg-qps", "0", "--if_exists", if_exists, "--status-interval", "3600", "--max_iter", "-1"]
+    run = GeneratorRun(workdir, "flat-out", "bench_gen", extra, seconds=seconds)
+    s = run.summary
+    return {"visits": s["visits"], "elapsed_s": s["elapsed_s"], "visits_per_s": s["visits"] / s["elapsed_s"],
+            "rows": s["rows"], "rows_per_s": s["rows"] / s["elapsed_s"], "summary": s,
+            "rss": run.proc.rss_summary()}
+
+
+def baseline(conn, mix, seconds):
+    # bench_base is the generator's own shop with zero visits (same DDL, indexes, foreign keys and
+    # reference data), so both writers pay for the same schema.
+    loop = BaselineLoop(conn, "bench_base", mix, seed=SEED)
+    note(f"baseline: psycopg2 loop, one commit per visit, {sum(sum(o.values()) for o in mix.values()):.2f} "
+         f"rows per visit, {seconds:g} s")
+    n, elapsed = loop.run(seconds=seconds,
+                          progress=lambda v, t: note(f"baseline: {v} visits in {t:.0f} s ({v / t:.0f}/s)"))
+    return {"visits": n, "elapsed_s": elapsed, "visits_per_s": n / elapsed, "rows": loop.rows_written(),
+            "rows_per_s": loop.rows_written() / elapsed}
+
+
+def scheduled_visits(qps, elapsed):
+    """Visits the generator's seeded Poisson schedule has due within `elapsed` seconds."""
+    from thelook_datagen.pacing import Pacer
+    pacer = Pacer(qps, seed=SEED + 1, clock=lambda: 0.0, wall=lambda: 0.0)
+    n = 0
+    while pacer.offset <= elapsed:
+        pacer.advance()
+        n += 1
+    return n
+
+
+def rate_accuracy(workdir, rate, window):
+    extra = ["--avg-qps", f"{rate:g}", "--if_exists", "append", "--max_iter", "-1"]
+    run = GeneratorRun(workdir, f"rate-{rate:g}", "bench_rate", extra, seconds=window)
+    s = run.summary
+    elapsed = s["elapsed_s"]
+    achieved = s["visits"] / elapsed
+    planned = scheduled_visits(rate, elapsed)
+    return {"target": rate, "window_s": elapsed, "visits": s["visits"], "achieved": achieved,
+            "error_pct": 100.0 * (achieved - rate) / rate,
+            "scheduled": planned, "vs_schedule_pct": 100.0 * (s["visits"] - planned) / max(planned, 1),
+            "poisson_sigma_pct": 100.0 / math.sqrt(rate * elapsed), "max_lag_s": s.get("max_lag_s")}
+
+
+def long_run(workdir, seconds, visits):
+    extra = ["--avg-qps", "0", "--if_exists", "append", "--max_iter", str(visits), "--status-interval", "3600"]
+    run = GeneratorRun(workdir, "long-run", "bench_gen", extra, seconds=seconds, rss_interval=2.0)
+    s = run.summary
+    samples = run.proc.samples
+    # samples before streaming cover start-up (imports, catalogue); "start" is the first one after
+    stream = [k for t, k in samples if t >= (run.stream_t or 0.0) + 2.0] or [k for _, k in samples]
+    return {"visits": s["visits"], "elapsed_s": s["elapsed_s"], "visits_per_s": s["visits"] / s["elapsed_s"],
+            "rss_start_mib": stream[0] / 1024, "rss_peak_mib": max(k for _, k in samples) / 1024,
+            "rss_end_mib": stream[-1] / 1024, "samples": len(samples),
+            "rss_series_mib": [round(k / 1024, 1) for _, k in samples[:: max(1, len(samples) // 12)]]}
+
+
+def backfill(workdir, days, rate):
+    extra = ["--avg-qps", f"{rate:g}", "--if_exists", "replace", "--max_iter", "0",
+             "--backfill-days", f"{days:g}"]
+    run = GeneratorRun(workdir, "backfill", "bench_backfill", extra, seconds=1800)
+    done = [r for r in run.records if r.get("event") == "backfill"]
+    if not done:
+        raise SystemExit(f"bench: backfill printed no 'backfill' record (see {run.log_path})")
+    return done[-1]
+
+
+# -- output ------------------------------------------------------------------------------------------
+def table(title, header, rows):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print(f"\n{title}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="short windows (about 2 minutes in all)")
+    p.add_argument("--flat-seconds", type=float, help="window of the flat-out and baseline runs")
+    p.add_argument("--rounds", type=int, help="alternating generator/ceiling rounds (default 2, quick 1)")
+    p.add_argument("--rate-window", type=float, help="seconds per rate-accuracy run")
+    p.add_argument("--rates", default="1,10,100,500", help="comma-separated target rates")
+    p.add_argument("--long-seconds", type=float, help="time limit of the memory run")
+    p.add_argument("--long-visits", type=int, default=1_000_000,
+                   help="visits of the memory run (stops at --long-seconds if that comes first)")
+    p.add_argument("--backfill-days", type=float, help="days of history for the backfill figure")
+    p.add_argument("--backfill-rate", type=float, default=10.0, help="visits/s of the backfilled history")
+    p.add_argument("--skip", default="", help="comma-separated phases to skip: flat,rate,long,backfill")
+    p.add_argument("--keep-schemas", action="store_true", help="do not drop the bench schemas at the end")
+    a = p.parse_args(argv)
+    flat_s = a.flat_seconds or (15 if a.quick else 45)
+    rounds = a.rounds or (1 if a.quick else 2)
+    rate_w = a.rate_window or (10 if a.quick else 60)
+    long_s = a.long_seconds or (30 if a.quick else 180)
+    bf_days = a.backfill_days or (0.02 if a.quick else 0.1)
+    skip = set(filter(None, a.skip.split(",")))
+    rates = [float(x) for x in a.rates.split(",") if x.strip()]
+
+    try:
+        conn = psycopg2.connect(connect_timeout=10, application_name="thelook-bench")
+    except psycopg2.OperationalError as e:
+        print(f"bench: cannot connect to PostgreSQL (PG* variables): {str(e).strip().splitlines()[0]}",
+              file=sys.stderr)
+        return 1
+    with conn.cursor() as cur:
+        cur.execute("SELECT version(), current_setting('synchronous_commit'), current_setting('fsync')")
+        version, sync_commit, fsync = cur.fetchone()
+    conn.commit()
+    workdir = tempfile.mkdtemp(prefix="thelook-bench-")
+    note(f"PostgreSQL {version.split(',')[0]} at {os.environ.get('PGHOST')}:{os.environ.get('PGPORT')}, "
+         f"synchronous_commit={sync_commit} fsync={fsync}; logs in {workdir}")
+    results = {}
+    try:
+        if "flat" not in skip:
+            # generator and ceiling alternate, so that a noisy neighbour hits both alike
+            GeneratorRun(workdir, "baseline-setup", "bench_base", ["--avg-qps", "0", "--if_exists", "replace",
+                                                                   "--quiet", "--max_iter", "0"])
+            results["flat_rounds"] = []
+            for k in range(rounds):
+                g = flat_out(workdir, flat_s, "replace" if k == 0 else "append")
+                mix = results.setdefault("mix", mix_per_visit(g["summary"]))
+                b = baseline(conn, mix, flat_s)
+                results["flat_rounds"].append({"generator": g, "baseline": b})
+        if "rate" not in skip:
+            GeneratorRun(workdir, "rate-setup", "bench_rate", ["--if_exists", "replace", "--max_iter", "0",
+                                                               "--quiet"])
+            results["rates"] = [rate_accuracy(workdir, r, rate_w) for r in rates]
+        if "long" not in skip:
+            results["long"] = long_run(workdir, long_s, a.long_visits)
+        if "backfill" not in skip:
+            results["backfill"] = backfill(workdir, bf_days, a.backfill_rate)
+    finally:
+        if not a.keep_schemas:
+            drop_schemas(conn, SCHEMAS)
+            note(f"dropped schemas {', '.join(SCHEMAS)}")
+        conn.close()
+    report(results, version, sync_commit, fsync)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    note(f"raw figures: {os.path.join(workdir, 'results.json')}")
+    return 0
+
+
+def report(r, version, sync_commit, fsync):
+    print(f"\nthelook-datagen benchmark on {version.split(',')[0]} (synchronous_commit={sync_commit}, "
+          f"fsync={fsync}), {os.cpu_count()} CPUs")
+    if "flat_rounds" in r:
+        rows, gv, bv = [], [], []
+        for k, rd in enumerate(r["flat_rounds"], 1):
+            for label, x in (("thelook-datagen --avg-qps 0", rd["generator"]), ("psycopg2 loop (ceiling)", rd["baseline"])):
+                rows.append([k, label, x["visits"], f"{x['elapsed_s']:.1f}", f"{x['visits_per_s']:.1f}", x["rows"],
+                             f"{x['rows_per_s']:.0f}"])
+            gv.append(rd["generator"]["visits_per_s"])
+            bv.append(rd["baseline"]["visits_per_s"])
+        table("1-2. Flat out vs the hand-written ceiling (one commit per visit, same row mix), alternating rounds",
+              ["round", "writer", "visits", "seconds", "visits/s", "rows", "rows/s"], rows)
+        ratio = sum(gv) / sum(bv)
+        print(f"generator {sum(gv) / len(gv):.1f} visits/s, ceiling {sum(bv) / len(bv):.1f} visits/s (mean of rounds); "
+              f"ratio {ratio:.2f} (target >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'}); per round: "
+              + ", ".join(f"{g / b:.2f}" for g, b in zip(gv, bv)))
+        print("row mix per visit (I insert, U update, D delete): " + "; ".join(
+            f"{t} " + " ".join(f"{op[0].upper()}{n:.3f}" for op, n in ops.items()) for t, ops in r["mix"].items()))
+    if "rates" in r:
+        table("3. Rate accuracy (Poisson arrivals; target within 2%)",
+              ["target/s", "window s", "visits", "achieved/s", "error vs target", "seeded schedule",
+               "error vs schedule", "Poisson 1-sigma", "max lag s"],
+              [[f"{x['target']:g}", f"{x['window_s']:.1f}", x["visits"], f"{x['achieved']:.2f}",
+                f"{x['error_pct']:+.2f}%", x["scheduled"], f"{x['vs_schedule_pct']:+.2f}%",
+                f"{x['poisson_sigma_pct']:.1f}%", x["max_lag_s"]] for x in r["rates"]])
+    if "long" in r:
+        x = r["long"]
+        table("4. Memory over a long flat-out run (VmRSS of the generator process)",
+              ["visits", "seconds", "visits/s", "RSS start MiB", "RSS peak MiB", "RSS end MiB"],
+              [[x["visits"], f"{x['elapsed_s']:.0f}", f"{x['visits_per_s']:.1f}", f"{x['rss_start_mib']:.1f}",
+                f"{x['rss_peak_mib']:.1f}", f"{x['rss_end_mib']:.1f}"]])
+        print("RSS over time (MiB): " + " ".join(str(v) for v in x["rss_series_mib"]))
+    if "backfill" in r:
+        x = r["backfill"]
+        table("5. Bulk history (--backfill-days, COPY; target >= 100,000 rows/s)",
+              ["days", "visits", "rows", "seconds", "rows/s"],
+              [[f"{x['days']:g}", x["visits"], x["rows"], f"{x['seconds']:.1f}", f"{x['rows_per_s']:.0f}"]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
