@@ -27,8 +27,6 @@ ITEM_FATE_SEED = 13
 def fate_sql(column, seed):
     return f"(hashint8extended({column}, {seed}) & {FATE_BUCKETS - 1})"
 
-
-
 @dataclass(frozen=True)
 class Delays:
     """Lifecycle delays in real seconds (shop delays divided by the time scale)."""
@@ -47,8 +45,11 @@ class Delays:
     def for_scale(cls, scale=DEFAULT_TIME_SCALE):
         if scale <= 0:
             raise ValueError("time scale must be positive")
+        # The closing window is at least a minute wide: a sign-up's created_at is its session's
+        # first click, up to ~30 s before the visit is written, and must not fall past the window.
+        close_min = 2 * DAY / scale
         return cls(cancel=0.25 * DAY / scale, ship=1 * DAY / scale, deliver=2 * DAY / scale,
-                   return_=3 * DAY / scale, close_min=2 * DAY / scale, close_max=3 * DAY / scale,
+                   return_=3 * DAY / scale, close_min=close_min, close_max=close_min + max(DAY / scale, 60.0),
                    write_off=5 * DAY / scale, initial_stock_age=10 * DAY / scale)
 
 

@@ -11,7 +11,7 @@ def test_default_scale_shows_changes_within_a_minute():
     assert d.ship == pytest.approx(10.0)
     # at 10 visits/s a watcher sees cancellations, shipments, deliveries and closures within 60 s
     assert d.cancel < d.ship < d.ship + d.deliver < 60
-    assert d.close_max < 60
+    assert d.close_min < 60 and d.close_max - d.close_min >= 60
     assert d.write_off < d.initial_stock_age
     assert Delays.for_scale(1).ship == DAY
     with pytest.raises(ValueError):
