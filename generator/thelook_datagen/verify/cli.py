@@ -31,10 +31,12 @@ timestamp; both clocks must agree, as on one machine).
 
 Which moment is compared (--cut):
   snapshot (default)  Writers may keep running. verify reads all tables in one REPEATABLE READ
-                      snapshot and notes the WAL position at that moment, then reads Kafka until
-                      the connector has delivered a change at or past that position (the
-                      connector's heartbeat table, or ongoing writes, move the stream along), and
-                      replays only the transactions that snapshot saw. No pause is needed.
+                      snapshot and notes the WAL position at that moment, waits until the
+                      connector's replication slot confirms that position (Debezium confirms an
+                      LSN only after Kafka has acknowledged every change before it; heartbeats or
+                      ongoing writes move it along), then reads the topics up to their end offsets
+                      and replays only the transactions that snapshot saw. No pause is needed.
+                      The slot is --slot, or the only logical slot of the database.
   end                 For pipelines without heartbeats: stop the writers first. verify reads the
                       topics until no new record arrives for --idle seconds, then reads PostgreSQL.
 
@@ -75,6 +77,9 @@ def parse_args(argv):
     c = p.add_argument_group("cut and limits")
     c.add_argument("--cut", choices=("snapshot", "end"), default="snapshot",
                    help="which moment to compare (see above; default %(default)s)")
+    c.add_argument("--slot", default=env("THELOOK_SLOT"),
+                   help="the connector's replication slot (env THELOOK_SLOT; default: the database's only "
+                        "logical slot)")
     c.add_argument("--timeout", type=float, default=120,
                    help="seconds to wait for the connector to catch up or the topics to go idle (default %(default)s)")
     c.add_argument("--idle", type=float, default=5,
@@ -140,6 +145,28 @@ class Stream:
                 else f"latest change read at LSN {int_to_lsn(self.max_lsn)}")
 
 
+class SlotWatch:
+    """The slot's confirmed_flush_lsn, asked for at most twice a second."""
+
+    def __init__(self, conn, slot):
+        self.conn, self.slot = conn, slot
+        self.value, self.asked = -1, 0.0
+
+    def lsn(self):
+        if time.monotonic() - self.asked >= 0.5:
+            self.asked = time.monotonic()
+            found = database.slot_confirmed_lsn(self.conn, self.slot)
+            if found is None:
+                raise DatabaseError(f"replication slot {self.slot!r} does not exist (any more); pass the "
+                                    "connector's slot with --slot")
+            self.value = found
+        return self.value
+
+    def describe(self):
+        return (f"slot {self.slot} confirmed up to LSN {int_to_lsn(self.value)}" if self.value >= 0
+                else f"slot {self.slot}")
+
+
 def run(args, out=sys.stdout, err=sys.stderr):
     progress = None if args.quiet else (lambda m: print(f"[verify] {m}", file=err, flush=True))
     extra = kafka_settings(args.kafka_config)
@@ -164,16 +191,20 @@ def run(args, out=sys.stdout, err=sys.stderr):
                                  f"{args.bootstrap_servers}; check --topic-prefix and --schema, and that the "
                                  "connector is registered")
             snapshot = lsn = rows = None
+            slot = None
             if args.cut == "snapshot":
+                slot = args.slot or database.only_slot(conn)
                 snapshot, lsn, rows = database.read_consistent(conn, tables, progress)
                 if progress:
                     progress(f"PostgreSQL read at LSN {int_to_lsn(lsn)} (snapshot {snapshot.text})")
             replays = {topic_of[t.name]: TableReplay(t, snapshot) for t in tables}
             stream = Stream(replays, {marker_topic})
             reader = kafka_reader.TopicReader(consumer, partitions, progress)
+            confirmed = SlotWatch(conn, slot) if slot else None
+            args.slot_used = slot
             seconds = reader.read(stream.handle, args.cut, lsn or 0, args.timeout, args.idle,
-                                  lambda: stream.max_lsn >= lsn if lsn is not None else True,
-                                  stream.describe_last)
+                                  (lambda: confirmed.lsn() >= lsn) if confirmed else (lambda: True),
+                                  confirmed.describe if confirmed else stream.describe_last)
             if args.cut == "end":
                 snapshot, lsn, rows = database.read_consistent(conn, tables, progress)
         finally:
@@ -220,8 +251,8 @@ def build_result(args, tables, replays, rows, topic_of, partitions, stream, read
     n_events = sum(r["events"] for r in results)
     n_rows = sum(r["rows_postgres"] for r in results)
     if args.cut == "snapshot":
-        cut = (f"PostgreSQL snapshot {snapshot.text} at LSN {int_to_lsn(lsn)}; Kafka read until the connector "
-               f"passed it ({seconds:.1f} s, {reader.records} records)")
+        cut = (f"PostgreSQL snapshot {snapshot.text} at LSN {int_to_lsn(lsn)}; Kafka read once slot {args.slot_used} "
+               f"had confirmed it ({seconds:.1f} s, {reader.records} records)")
     else:
         cut = (f"Kafka read to its end until idle for {args.idle:g} s ({seconds:.1f} s, {reader.records} records), "
                f"then PostgreSQL at LSN {int_to_lsn(lsn)}")

@@ -148,3 +148,17 @@ def slot_confirmed_lsn(conn, slot):
         row = cur.fetchone()
     conn.commit()
     return lsn_to_int(row[0]) if row and row[0] else None
+
+
+def only_slot(conn):
+    """The database's only logical replication slot (the connector's), or a clear error."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'logical' "
+                    "AND database = current_database() ORDER BY slot_name")
+        names = [r[0] for r in cur.fetchall()]
+    conn.commit()
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise DatabaseError("no logical replication slot in this database: is the Debezium connector registered?")
+    raise DatabaseError(f"several replication slots ({', '.join(names)}): name the connector's with --slot")

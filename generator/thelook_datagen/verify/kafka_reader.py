@@ -1,9 +1,10 @@
 """Reads change topics from the beginning, with assign() and no committed offsets.
 
 Stops at a cut:
-- 'snapshot': once a streamed change at or past the database's cut LSN has been read (the
-  connector is past every transaction the database read saw), then up to the end offsets
-  fetched after that moment;
+- 'snapshot': once `passed()` says the connector's slot has confirmed the database's cut LSN
+  (so Kafka holds every transaction the database read saw), up to the end offsets fetched
+  after that moment. (A change at or past the LSN read from one topic is not enough: the
+  producer does not keep order across partitions, so earlier changes may still be in flight.)
 - 'end': at the end offsets, once no new record has arrived for `idle` seconds.
 """
 from __future__ import annotations
@@ -91,7 +92,7 @@ class TopicReader:
         return len(msgs)
 
     def read(self, handle, cut, target_lsn, timeout, idle, passed, describe_last):
-        """Reads until the cut. `passed()` says whether a change at or past target_lsn was seen."""
+        """Reads until the cut; `passed()` says whether the connector has confirmed target_lsn."""
         start = time.monotonic()
         deadline = start + timeout
         self.refresh_high()
@@ -122,11 +123,11 @@ class TopicReader:
             if self.progress and now - last_note >= 5:
                 last_note = now
                 self.progress(f"Kafka: {self.records} records read"
-                              + ("" if cut == "end" else f", waiting for the connector to pass LSN {int_to_lsn(target_lsn)} ({describe_last()})"))
+                              + ("" if cut == "end" else f", waiting for the connector to confirm LSN {int_to_lsn(target_lsn)} ({describe_last()})"))
             if now >= deadline:
                 if cut == "snapshot":
                     raise CatchUpTimeout(
-                        f"the connector did not deliver any change at or past PostgreSQL's LSN {int_to_lsn(target_lsn)} "
-                        f"within {timeout:.0f} s ({describe_last()}); is the connector RUNNING, with a heartbeat "
-                        f"or writers keeping the stream moving? With writers stopped and no heartbeat, use --cut end")
+                        f"the connector did not confirm PostgreSQL's LSN {int_to_lsn(target_lsn)} within "
+                        f"{timeout:.0f} s ({describe_last()}); is the connector RUNNING, with a heartbeat or "
+                        f"writers keeping the stream moving? With writers stopped and no heartbeat, use --cut end")
                 raise CatchUpTimeout(f"topics kept growing for {timeout:.0f} s; stop the writers or use --cut snapshot")

@@ -97,7 +97,7 @@ class TableReplay:
         if not self._in_cut(op, txid):
             self.after_cut += 1
             return lsn if streamed else None
-        fingerprint = hash((op, lsn, txid, key, json.dumps(after, sort_keys=True) if op == "r" else None))
+        fingerprint = hash((op, lsn, txid, key))
         duplicate = fingerprint in self.seen
         if duplicate:
             self.duplicates += 1
