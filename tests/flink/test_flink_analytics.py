@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -242,7 +243,7 @@ def pipeline(stack_env):
 
 # ---------------------------------------------------------------- comparing
 
-MINUTE = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+MINUTE = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 
 def same(a, b):
@@ -419,8 +420,10 @@ def test_second_submit_starts_no_second_copy(pipeline):
     jobs = sorted(p.stem for p in (ROOT / "flink" / "jobs").glob("*.sql"))
     for job in jobs:
         assert f"{pipeline.prefix}.analytics.{job}: already RUNNING" in res.stdout, res.stdout
-    running = [ln for ln in res.stdout.splitlines() if f" {pipeline.prefix}.analytics." in ln]
-    assert len(running) == len(jobs), res.stdout
+    overview = requests.get(pipeline.env["FLINK_URL"] + "/jobs/overview", timeout=10).json()["jobs"]
+    names = sorted(j["name"] for j in overview
+                   if j["name"].startswith(pipeline.prefix + ".") and j["state"] not in ("CANCELED", "FAILED", "FINISHED"))
+    assert names == [f"{pipeline.prefix}.analytics.{job}" for job in jobs], names
     assert "Flink web UI: " + pipeline.env["FLINK_URL"] in res.stdout
 
 
