@@ -152,6 +152,9 @@ def _fail(lay, name, reason):
 
 def down(args):
     data = data_dir()
+    if not data.exists():
+        say(f"no stack in {data}")
+        return 0
     with instance_lock(data):
         state = State.load(data)
         server = supervise.proxy(data)
@@ -206,7 +209,8 @@ def _wait_gone(pids, seconds, what):
 
 
 def _wipe(data, state):
-    ours = (data / "stack.json").exists() or (data / "run" / "supervisord.conf").exists()
+    ours = ((data / "stack.json").exists() or (data / "run" / "supervisord.conf").exists()
+            or {p.name for p in data.iterdir()} <= {".lock"})
     if not ours:
         raise StackError(f"{data} does not look like a stack data dir; not wiping it")
     if state and state.paths:

@@ -6,6 +6,8 @@ never touches the stack the other tests use.
 import os
 import random
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from confluent_kafka import Producer
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = str(ROOT / "scripts" / "stack")
@@ -135,9 +138,10 @@ def second_instance():
     env.update(dict(zip(PORT_VARS, map(str, ports))), THELOOK_STACK_DIR=str(data))
     yield env, ports, data
     stack("down", "--wipe", env=env)
+    shutil.rmtree(data, ignore_errors=True)
 
 
-def test_second_instance_up_down_keeps_data_and_leaves_nothing_behind(second_instance):
+def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     env, ports, data = second_instance
     kafka_port = ports[1]
 
@@ -159,29 +163,42 @@ def test_second_instance_up_down_keeps_data_and_leaves_nothing_behind(second_ins
     assert len(tree) >= 7, tree  # supervisord, six services and PostgreSQL's own processes
     assert all(port_listening(p) for p in ports)
 
+    # a crashed service shows in status, and `up` starts it again; `restart` gives a new process
+    pids = status_pids(env)
+    os.kill(pids["sql-gateway"], signal.SIGKILL)
+    time.sleep(1)
+    assert stack("status", "--quiet", env=env).returncode == 1
+    result = stack("up", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = stack("restart", "postgres", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = status_pids(env)
+    assert after["sql-gateway"] != pids["sql-gateway"] and after["postgres"] != pids["postgres"]
+    assert {k: v for k, v in after.items() if k not in ("sql-gateway", "postgres")} == \
+        {k: v for k, v in pids.items() if k not in ("sql-gateway", "postgres")}
+    tree = descendants(supervisord)
+
     conn = psycopg2.connect(host="127.0.0.1", port=ports[0], user="thelook", password="thelook", dbname="thelook")
     with conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('survives down')")
+        cur.execute("SELECT pg_relation_filepath('kept')")
+        table_file = data / "postgres" / "data" / cur.fetchone()[0]
     conn.close()
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{kafka_port}"})
+    producer.produce("kept.topic", b"survives down")
+    assert producer.flush(30) == 0
+    del producer
 
     result = stack("down", env=env)
     assert result.returncode == 0, result.stderr
     assert [pid for pid in tree if pid_alive(pid)] == []
     assert [p for p in ports if port_listening(p)] == []
     assert stack("status", "--quiet", env=env).returncode != 0
-
-    # data kept: the next `up` finds the table again
-    result = stack("up", env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    conn = psycopg2.connect(host="127.0.0.1", port=ports[0], user="thelook", password="thelook", dbname="thelook")
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT v FROM kept")
-        assert cur.fetchall() == [("survives down",)]
-    conn.close()
-    tree = descendants(int((data / "run" / "supervisord.pid").read_text()))
+    # data kept (a restart from it is what every later `up` of the main stack does)
+    assert table_file.stat().st_size > 0
+    assert (data / "kafka" / "data" / "kept.topic-0").is_dir()
+    assert stack("env", env=env).returncode == 0
 
     result = stack("down", "--wipe", env=env)
     assert result.returncode == 0, result.stderr
-    assert [pid for pid in tree if pid_alive(pid)] == []
-    assert [p for p in ports if port_listening(p)] == []
     assert not data.exists()
