@@ -158,10 +158,11 @@ def down(args):
     with instance_lock(data):
         state = State.load(data)
         server = supervise.proxy(data)
-        pids = {}
+        sup = supervise.supervisord_pid(data)
+        ours = supervise.pid_alive(sup) and str(data) in supervise.cmdline(sup) + _conf_of(sup)
+        procs = supervise.tree(sup) if ours else {}
         if server:
             info = {p["name"]: p for p in server.getAllProcessInfo()}
-            pids = {n: p["pid"] for n, p in info.items() if p["pid"]}
             for name in STOP_ORDER:
                 if name in info and info[name]["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
                     say(f"stopping {name} (pid {info[name]['pid']})")
@@ -170,17 +171,10 @@ def down(args):
                     except xmlrpc.client.Fault as fault:
                         say(f"  {name}: {fault.faultString}")
             server.shutdown()
-        sup = supervise.supervisord_pid(data)
-        if supervise.pid_alive(sup) and str(data) in supervise.cmdline(sup) + _conf_of(sup):
-            if not server:
-                os.kill(sup, signal.SIGTERM)
-            _wait_gone([sup], 60, "supervisord")
-        leftovers = [pid for pid in pids.values() if supervise.pid_alive(pid)]
-        if leftovers:
-            say(f"terminating leftover processes {leftovers}")
-            for pid in leftovers:
-                os.kill(pid, signal.SIGKILL)
-            _wait_gone(leftovers, 10, "leftover processes")
+        elif ours:
+            os.kill(sup, signal.SIGTERM)
+        if procs:
+            _wait_gone(procs, 60)
         for f in ("supervisor.sock", "supervisord.pid"):
             (data / "run" / f).unlink(missing_ok=True)
         if not state and not server:
@@ -199,13 +193,20 @@ def _conf_of(pid):
     return str(supervise.conf_path(data_dir())) if "supervisord" in supervise.cmdline(pid) else ""
 
 
-def _wait_gone(pids, seconds, what):
+def _wait_gone(procs, seconds):
+    """Waits until every process of the tree has ended; whatever outlives `seconds` is killed."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not any(supervise.pid_alive(p) for p in pids):
+        if not supervise.still_running(procs):
             return
         time.sleep(0.2)
-    raise StackError(f"{what} did not stop within {seconds}s (pids {pids})")
+    left = supervise.still_running(procs)
+    say(f"killing processes that did not stop within {seconds}s: {left}")
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(1)
+    if supervise.still_running(procs):
+        raise StackError(f"processes {supervise.still_running(procs)} survived SIGKILL")
 
 
 def _wipe(data, state):

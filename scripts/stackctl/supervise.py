@@ -117,6 +117,38 @@ def pid_alive(pid):
         return False
 
 
+def start_time(pid):
+    """Process start time (clock ticks since boot): with pid reuse, (pid, start_time) names a process."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def tree(root_pid):
+    """{pid: start_time} of root_pid and every process below it."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = {}, [root_pid]
+    while todo:
+        pid = todo.pop()
+        started = start_time(pid)
+        if started is not None:
+            found[pid] = started
+            todo += children.get(pid, [])
+    return found
+
+
+def still_running(procs):
+    """The processes of a tree() snapshot that are still alive (same pid, same start time, not a zombie)."""
+    return [pid for pid, started in procs.items() if start_time(pid) == started and pid_alive(pid)]
+
+
 def cmdline(pid):
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

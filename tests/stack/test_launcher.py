@@ -57,28 +57,40 @@ def port_bindable(port):
     return True
 
 
-def pid_alive(pid):
+def _stat(pid):
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return False
-    return state != "Z"
+        return None
+
+
+def alive(procs):
+    """Processes of a descendants() snapshot still running (pids are reused quickly here: same start time)."""
+    left = []
+    for pid, started in procs.items():
+        fields = _stat(pid)
+        if fields and fields[19] == started and fields[0] != "Z":
+            try:
+                left.append(f"{pid} {Path(f'/proc/{pid}/cmdline').read_bytes()[:120]!r}")
+            except OSError:
+                pass
+    return left
 
 
 def descendants(root_pid):
-    """Every process below root_pid (PostgreSQL's backends, the JVMs...)."""
+    """{pid: start time} of root_pid and every process below it (PostgreSQL's backends, the JVMs...)."""
     children = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root_pid]
+        fields = _stat(stat.parent.name)
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = {}, [root_pid]
     while todo:
         pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
+        fields = _stat(pid)
+        if fields:
+            found[pid] = fields[19]
+            todo += children.get(pid, [])
     return found
 
 
@@ -191,7 +203,7 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
 
     result = stack("down", env=env)
     assert result.returncode == 0, result.stderr
-    assert [pid for pid in tree if pid_alive(pid)] == []
+    assert alive(tree) == []
     assert [p for p in ports if port_listening(p)] == []
     assert stack("status", "--quiet", env=env).returncode != 0
     # data kept (a restart from it is what every later `up` of the main stack does)
