@@ -47,8 +47,6 @@ def _run(settings, log):
     if settings.seed is None:
         settings.seed = int.from_bytes(__import__("os").urandom(4), "big")
     conn = open_connection(settings.conn_kw)
-    log.info(f"connected to PostgreSQL ({describe_target(settings.conn_kw)}), schema {settings.schema}, "
-             f"seed {settings.seed}")
     if settings.create_topic:
         names = topic_names(settings.topic_prefix, settings.schema)
         created, existing = ensure_topics(settings.bootstrap_servers, names, settings.topic_partitions,
@@ -60,12 +58,10 @@ def _run(settings, log):
     try:
         done = prepare_schema(conn, settings.schema, settings.if_exists, time.time(),
                               delays.initial_stock_age, log)
-        if done["dropped"]:
-            log.info(f"--if_exists replace: dropped {', '.join(done['dropped'])}")
-        if done["created"]:
-            log.info(f"created {', '.join(done['created'])} in schema {settings.schema}")
         if done["loaded"]:
             log.info("loaded " + ", ".join(f"{n} {t}" for t, n in done["loaded"].items()))
+        log.info(f"PostgreSQL {describe_target(settings.conn_kw)}, schema {settings.schema}, "
+                 f"seed {settings.seed}")
         stop = StopFlag()
         stop.install()
         runner = Runner(conn, settings, log, stop)

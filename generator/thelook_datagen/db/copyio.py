@@ -5,6 +5,15 @@ from datetime import datetime, timezone
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _needs_escape(text):
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
+
+
+def row_text(row):
+    """One COPY line (without the newline)."""
+    return "\t".join(map(field, row))
+
+
 def ts_text(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
@@ -13,7 +22,7 @@ def field(value):
     if value is None:
         return "\\N"
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        return value.translate(_ESCAPES) if _needs_escape(value) else value
     if isinstance(value, float):
         return repr(value)
     return str(value)

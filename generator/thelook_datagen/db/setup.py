@@ -50,6 +50,7 @@ def prepare_schema(conn, schema, if_exists, now, stock_age, log):
                         cur.execute(f"DROP TABLE {ident(schema)}.{table} CASCADE")
                         done["dropped"].append(table)
                 present = []
+                log.info(f"--if_exists replace: dropped {', '.join(done['dropped'])}")
             for table in present:
                 problems = column_problems(cur, schema, table)
                 if problems:
@@ -59,6 +60,8 @@ def prepare_schema(conn, schema, if_exists, now, stock_age, log):
                 if table not in present:
                     cur.execute(create_table_sql(schema, table))
                     done["created"].append(table)
+            if done["created"]:
+                log.info(f"created {', '.join(done['created'])} in schema {schema}")
             for statements in index_sql(schema).values():
                 for statement in statements:
                     cur.execute(statement)

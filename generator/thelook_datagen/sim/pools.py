@@ -57,10 +57,15 @@ class ProductPool:
         """rows: iterable of (id, category, brand, department)."""
         self.by_department = {}
         self.department_uri = {}
+        slugs = {}
         for pid, category, brand, department in rows:
             self.by_department.setdefault(department, []).append(pid)
-            self.department_uri[pid] = "/department/{}/category/{}/brand/{}".format(
-                _slug(department), _slug(category), _slug(brand))
+            key = (department, category, brand)
+            uri = slugs.get(key)
+            if uri is None:
+                uri = slugs[key] = "/department/{}/category/{}/brand/{}".format(
+                    _slug(department), _slug(category), _slug(brand))
+            self.department_uri[pid] = uri
         for ids in self.by_department.values():
             ids.sort()
         self.departments = sorted(self.by_department)

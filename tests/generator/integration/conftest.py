@@ -19,11 +19,33 @@ GENERATOR = [sys.executable, "-m", "thelook_datagen"]
 FAST = ["--time-scale", "172800"]
 
 
+class LiveConnection:
+    """A connection that reconnects when PostgreSQL was restarted under it (reconnect tests)."""
+
+    def __init__(self, stack_env):
+        self.kw = dict(host=stack_env["PGHOST"], port=stack_env["PGPORT"], user=stack_env["PGUSER"],
+                       password=stack_env["PGPASSWORD"], dbname=stack_env["PGDATABASE"])
+        self.conn = None
+
+    def cursor(self):
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.cursor().execute("SELECT 1")
+            except psycopg2.OperationalError:
+                self.conn.close()
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg2.connect(**self.kw)
+            self.conn.autocommit = True
+        return self.conn.cursor()
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+
 @pytest.fixture
 def pg(stack_env):
-    conn = psycopg2.connect(host=stack_env["PGHOST"], port=stack_env["PGPORT"], user=stack_env["PGUSER"],
-                            password=stack_env["PGPASSWORD"], dbname=stack_env["PGDATABASE"])
-    conn.autocommit = True
+    conn = LiveConnection(stack_env)
     yield conn
     conn.close()
 
@@ -178,7 +200,8 @@ def check_invariants(conn, schema):
 
 def table_changes(conn, schema):
     """Rows inserted/updated/deleted per table according to PostgreSQL's own statistics."""
-    conn.cursor().execute("SELECT pg_stat_clear_snapshot()")
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
     return {r[0]: {"insert": r[1], "update": r[2], "delete": r[3]} for r in rows(
         conn, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE schemaname = %s",
         schema)}

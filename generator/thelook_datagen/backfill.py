@@ -1,0 +1,380 @@
+"""Bulk history (--backfill-days N): N days of past shop activity, written with COPY before the
+live stream starts.
+
+The visits come from the live stream's own planner (sim.visits.VisitPlanner) at Poisson times over
+the past N days. What the live lifecycle would have done to them by now is applied as they are
+written: each order and its items get the status and timestamps of sim.lifecycle.state_at (the
+same delays and the same fate per order id as the live ticks), and a user whose fate is to close
+the account and who had not ordered when that came due is left out with their events, as the live
+ticks would have deleted them. Every item sold in the history is a unit of stock received a while
+before its sale and sold to exactly that order item.
+
+The work is split over worker processes (simulation is the bottleneck, not PostgreSQL): worker k
+of W plans every W-th visit with its own seeded planner and users, and takes the ids
+base + k + W*j of each table, so the content depends on the seed and W only. The parent writes
+their COPY chunks in ONE transaction that holds EXCLUSIVE locks on the shop's tables (other
+generators wait instead of taking ids in the reserved ranges) and moves the identity sequences past
+the ids used. Rows of a chunk go in foreign-key order, so every constraint holds throughout.
+"""
+import heapq
+import multiprocessing
+import queue
+import random
+import time
+
+import psycopg2
+
+from .db.copyio import field
+from .db.ddl import ident
+from .errors import UserError
+from .sim.lifecycle import (CLOSE_BELOW, DAY, ORDER_FATE_SEED, USER_FATE_SEED, Delays, fate_sql,
+                            state_at)
+from .sim.pools import ProductPool
+from .sim.visits import PURCHASE, VisitPlanner
+
+WORKERS = 2
+CHUNK_ROWS = 40_000          # rows a worker hands over at once (one COPY per table)
+FATE_BLOCK = 20_000          # fate buckets fetched per query
+WRITE_ORDER = ("users", "orders", "inventory_items", "order_items", "events")
+ID_COLUMN = {"users": "id", "orders": "order_id", "inventory_items": "id", "order_items": "id",
+             "events": "id"}
+COLUMNS = {
+    "users": ("id", "first_name", "last_name", "email", "age", "gender", "state", "street_address",
+              "postal_code", "city", "country", "latitude", "longitude", "traffic_source", "created_at"),
+    "orders": ("order_id", "user_id", "status", "gender", "created_at", "returned_at", "shipped_at",
+               "delivered_at", "num_of_item"),
+    "inventory_items": ("id", "product_id", "created_at", "sold_at", "cost", "product_category",
+                        "product_name", "product_brand", "product_retail_price", "product_department",
+                        "product_sku", "product_distribution_center_id"),
+    "order_items": ("id", "order_id", "user_id", "product_id", "inventory_item_id", "status", "created_at",
+                    "shipped_at", "delivered_at", "returned_at", "sale_price"),
+    "events": ("id", "user_id", "sequence_number", "session_id", "created_at", "ip_address", "city",
+               "state", "postal_code", "browser", "traffic_source", "uri", "event_type"),
+}
+NULL = "\\N"
+
+
+class Timestamps:
+    """Epoch seconds to timestamptz text; the formatted second is cached (visits share seconds)."""
+
+    def __init__(self):
+        self.sec = None
+        self.prefix = ""
+
+    def __call__(self, epoch):
+        if epoch is None:
+            return NULL
+        sec = int(epoch)
+        if sec != self.sec:
+            self.sec = sec
+            self.prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
+        return f"{self.prefix}.{int((epoch - sec) * 1e6):06d}+00"
+
+
+class Ids:
+    """Worker k of n takes ids base + k + n*j of one table."""
+
+    def __init__(self, base, k, n):
+        self.next = base + k
+        self.step = n
+        self.last = None
+
+    def take(self):
+        self.last = self.next
+        self.next += self.step
+        return self.last
+
+
+class Fates:
+    """hashint8extended(id, seed) & 1023 for this worker's ids, the way the live ticks compute it in
+    SQL, fetched from PostgreSQL in blocks so Python and SQL can never disagree."""
+
+    def __init__(self, cur, seed, ids):
+        self.cur, self.seed, self.ids = cur, seed, ids
+        self.first = None
+        self.buckets = []
+
+    def of(self, id_):
+        k = (id_ - self.first) // self.ids.step if self.first is not None else -1
+        if not 0 <= k < len(self.buckets):
+            self.first = id_
+            expr = fate_sql("g", self.seed)
+            self.cur.execute(f"SELECT {expr}::int FROM generate_series(%s::bigint, %s::bigint, %s) g",
+                             (id_, id_ + self.ids.step * (FATE_BLOCK - 1), self.ids.step))
+            self.buckets = [r[0] for r in self.cur.fetchall()]
+            k = 0
+        return self.buckets[k]
+
+
+class HistoryBuilder:
+    """Plans the visits of one worker and turns them into COPY text, closures and lifecycles applied."""
+
+    def __init__(self, cur, schema, k, n, bases, seed, ghost_ratio, delays, end):
+        rng = random.Random(f"thelook-backfill:{seed}:{k}")
+        from .runner import make_samplers
+        places, people = make_samplers(rng)
+        cur.execute(f"SELECT id, category, brand, department, cost, name, retail_price, sku, "
+                    f"distribution_center_id FROM {ident(schema)}.products ORDER BY id")
+        products = cur.fetchall()
+        if not products:
+            raise UserError(f"--backfill-days: no products in {schema}.products")
+        self.planner = VisitPlanner(rng, ProductPool(p[:4] for p in products), places, people,
+                                    ghost_ratio=ghost_ratio)
+        # inventory columns after created_at/sold_at, and the sale price, per product
+        self.stock_tail = {p[0]: "\t".join(map(field, (p[4], p[1], p[5], p[2], p[6], p[3], p[7], p[8])))
+                           for p in products}
+        self.price = {p[0]: field(p[6]) for p in products}
+        self.rng = rng
+        self.ids = {t: Ids(bases[t], k, n) for t in COLUMNS}
+        self.order_fate = Fates(cur, ORDER_FATE_SEED, self.ids["orders"])
+        self.user_fate = Fates(cur, USER_FATE_SEED, self.ids["users"])
+        self.delays = delays
+        self.end = end
+        self.ts = Timestamps()
+        self.lines = {t: [] for t in COLUMNS}
+        self.held = {}          # user id -> [user line, event lines...] while the account may still close
+        self.closing = []       # heap of (due time, user id)
+        self.visits = 0
+        self.closed = 0
+
+    def rows_buffered(self):
+        return sum(len(v) for v in self.lines.values())
+
+    def take_chunk(self):
+        chunk = {t: "".join(rows) for t, rows in self.lines.items() if rows}
+        counts = {t: len(rows) for t, rows in self.lines.items() if rows}
+        self.lines = {t: [] for t in COLUMNS}
+        return chunk, counts
+
+    def _close_due(self, now):
+        while self.closing and self.closing[0][0] <= now:
+            _, uid = heapq.heappop(self.closing)
+            if self.held.pop(uid, None) is not None:
+                self.planner.forget_user(uid)
+                self.closed += 1
+
+    def _release(self, uid):
+        held = self.held.pop(uid, None)
+        if held:
+            self.lines["users"].append(held[0])
+            self.lines["events"].extend(held[1:])
+
+    def visit(self, now):
+        self._close_due(now)
+        v = self.planner.plan(now)
+        self.visits += 1
+        ts, lines = self.ts, self.lines
+        uid = v.user_id
+        events = lines["events"]
+        if v.new_user is not None:
+            uid = self.ids["users"].take()
+            self.planner.add_user(uid, v)
+            u = v.new_user
+            line = (f"{uid}\t{field(u[0])}\t{field(u[1])}\t{field(u[2])}\t{u[3]}\t{u[4]}\t{field(u[5])}\t"
+                    f"{field(u[6])}\t{field(u[7])}\t{field(u[8])}\t{field(u[9])}\t{field(u[10])}\t{field(u[11])}\t"
+                    f"{u[12]}\t{ts(u[13])}\n")
+            if self.user_fate.of(uid) < CLOSE_BELOW and u[13] + self.delays.close_min < self.end:
+                self.held[uid] = [line]
+                heapq.heappush(self.closing, (u[13] + self.delays.close_min, uid))
+            else:
+                lines["users"].append(line)
+        if uid is not None and uid in self.held:
+            if v.kind == PURCHASE:
+                self._release(uid)
+            else:
+                events = self.held[uid]
+        ev_id = self.ids["events"]
+        head = f"\t{NULL if uid is None else uid}\t"
+        session = f"\t{v.session_id}\t"
+        place = (f"\t{v.ip_address}\t{field(v.city)}\t{field(v.state)}\t{field(v.postal_code)}\t{v.browser}\t"
+                 f"{v.traffic_source}\t")
+        for seq, (t, uri, et) in enumerate(zip(v.ev_ts, v.ev_uri, v.ev_type), 1):
+            events.append(f"{ev_id.take()}{head}{seq}{session}{ts(t)}{place}{field(uri)}\t{et}\n")
+        if v.kind == PURCHASE:
+            self._order(v, uid)
+
+    def _order(self, v, uid):
+        ts, lines, d = self.ts, self.lines, self.delays
+        oid = self.ids["orders"].take()
+        created = v.order_ts
+        status, shipped, delivered, returned = state_at(self.order_fate.of(oid), created, self.end, d)
+        created_t, shipped_t, delivered_t, returned_t = ts(created), ts(shipped), ts(delivered), ts(returned)
+        lines["orders"].append(f"{oid}\t{uid}\t{status}\t{v.gender}\t{created_t}\t{returned_t}\t{shipped_t}\t"
+                               f"{delivered_t}\t{len(v.product_ids)}\n")
+        inv_ids, item_ids, rnd = self.ids["inventory_items"], self.ids["order_items"], self.rng.random
+        for pid in v.product_ids:
+            inv = inv_ids.take()
+            received = ts(created - d.initial_stock_age * rnd())
+            lines["inventory_items"].append(f"{inv}\t{pid}\t{received}\t{created_t}\t{self.stock_tail[pid]}\n")
+            lines["order_items"].append(f"{item_ids.take()}\t{oid}\t{uid}\t{pid}\t{inv}\t{status}\t{created_t}\t"
+                                        f"{shipped_t}\t{delivered_t}\t{returned_t}\t{self.price[pid]}\n")
+
+    def finish(self):
+        """Accounts whose closing is not due yet are written; the live ticks close them on time."""
+        for uid in list(self.held):
+            self._release(uid)
+
+    def last_ids(self):
+        return {t: i.last for t, i in self.ids.items() if i.last is not None}
+
+
+def arrivals(rng, rate, start, end):
+    t = start + rng.expovariate(rate)
+    while t < end:
+        yield t
+        t += rng.expovariate(rate)
+
+
+def _worker(k, n, conn_kw, schema, bases, seed, ghost_ratio, scale, start, end, rate, out):
+    try:
+        conn = psycopg2.connect(**conn_kw)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            b = HistoryBuilder(cur, schema, k, n, bases, seed, ghost_ratio, Delays.for_scale(scale), end)
+            clock = random.Random(f"thelook-backfill-arrivals:{seed}:{k}")
+            for t in arrivals(clock, rate / n, start, end):
+                b.visit(t)
+                if b.rows_buffered() >= CHUNK_ROWS:
+                    out.put(("chunk", k) + b.take_chunk() + (b.visits, t))
+            b.finish()
+            out.put(("chunk", k) + b.take_chunk() + (b.visits, end))
+            out.put(("done", k, b.last_ids(), b.visits, b.closed))
+        conn.close()
+    except UserError as e:
+        out.put(("error", k, str(e)))
+    except Exception as e:  # reported by the parent as one line
+        out.put(("error", k, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"))
+
+
+def _reserve_ids(cur, schema):
+    s = ident(schema)
+    cur.execute(f"LOCK TABLE {', '.join(f'{s}.{t}' for t in WRITE_ORDER)} IN EXCLUSIVE MODE")
+    bases = {}
+    for table, col in ID_COLUMN.items():
+        cur.execute("SELECT nextval(pg_get_serial_sequence(%s, %s))", (f"{s}.{table}", col))
+        bases[table] = cur.fetchone()[0]
+    return bases
+
+
+def _advance_sequences(cur, schema, last_ids):
+    s = ident(schema)
+    for table, last in last_ids.items():
+        cur.execute("SELECT setval(pg_get_serial_sequence(%s, %s), %s)", (f"{s}.{table}", ID_COLUMN[table], last))
+
+
+def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_scale, log, workers=WORKERS,
+             end=None):
+    """Writes `days` days of history ending now. Returns a summary dict (also logged as event
+    "backfill"): days, visits, rows, rows per table, closed accounts, seconds, rows_per_s."""
+    if days <= 0:
+        raise UserError("--backfill-days must be > 0")
+    if visits_per_s <= 0:
+        raise UserError("--backfill-days needs a visit rate > 0 for the history")
+    started = time.monotonic()
+    end = time.time() if end is None else end
+    start = end - days * DAY
+    expected = days * DAY * visits_per_s
+    log.info(f"backfill: {days:g} days of history at {visits_per_s:g} visits/s (about {expected:,.0f} visits), "
+             f"COPY with {workers} worker processes")
+    old_autocommit = conn.autocommit
+    conn.autocommit = False
+    # spawn, not fork: a forked child would share the parent's connection (and its locks)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue(maxsize=2 * workers)
+    procs = []
+    rows = {t: 0 for t in COLUMNS}
+    visits = closed = 0
+    last_ids = {}
+    try:
+        with conn.cursor() as cur:
+            bases = _reserve_ids(cur, schema)
+            for k in range(workers):
+                p = ctx.Process(target=_worker, name=f"backfill-{k}", daemon=True,
+                                args=(k, workers, conn_kw, schema, bases, seed, ghost_ratio, time_scale,
+                                      start, end, visits_per_s, out))
+                p.start()
+                procs.append(p)
+            progress = {k: (0, start) for k in range(workers)}
+            done, next_note = 0, time.monotonic() + 5
+            while done < workers:
+                msg = _next_message(out, procs)
+                if msg[0] == "error":
+                    raise UserError(f"--backfill-days: worker {msg[1]} failed: {msg[2]}")
+                if msg[0] == "done":
+                    done += 1
+                    for t, last in msg[2].items():
+                        last_ids[t] = max(last, last_ids.get(t, last))
+                    closed += msg[4]
+                    continue
+                _, k, chunk, counts, k_visits, k_time = msg
+                for table in WRITE_ORDER:
+                    if table in chunk:
+                        cur.copy_expert(f"COPY {ident(schema)}.{table} ({', '.join(COLUMNS[table])}) FROM STDIN",
+                                        _Reader(chunk[table]), size=1 << 20)
+                        rows[table] += counts[table]
+                progress[k] = (k_visits, k_time)
+                if time.monotonic() >= next_note:
+                    next_note = time.monotonic() + 5
+                    _progress(log, progress, start, end, rows, started)
+            visits = sum(v for v, _ in progress.values())
+            _advance_sequences(cur, schema, last_ids)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=5)
+        conn.autocommit = old_autocommit
+    seconds = time.monotonic() - started
+    total = sum(rows.values())
+    summary = {"days": days, "visits": visits, "rows": total, "tables": rows, "closed_accounts": closed,
+               "seconds": round(seconds, 2), "rows_per_s": round(total / seconds, 1),
+               "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+               "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))}
+    text = f"backfill: {total:,} rows ({visits:,} visits, {closed:,} accounts closed) in {seconds:.1f} s, " \
+           f"{total / seconds:,.0f} rows/s"
+    emit = getattr(log, "_emit", None)   # a record of its own (event "backfill"), shown even with --quiet
+    if emit is not None:
+        emit({"event": "backfill", **summary}, f"[thelook-datagen] {text}")
+    else:
+        log.info(text)
+    return summary
+
+
+def _next_message(out, procs):
+    while True:
+        try:
+            return out.get(timeout=1.0)
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                raise UserError(f"--backfill-days: worker {dead[0].name} died (exit {dead[0].exitcode})")
+
+
+def _progress(log, progress, start, end, rows, started):
+    reached = min(t for _, t in progress.values())
+    total = sum(rows.values())
+    elapsed = time.monotonic() - started
+    log.info(f"backfill: {100 * (reached - start) / (end - start):.0f}% of the history "
+             f"(up to {time.strftime('%Y-%m-%d %H:%M', time.gmtime(reached))} UTC), {total:,} rows, "
+             f"{total / elapsed:,.0f} rows/s")
+
+
+class _Reader:
+    """A file-like view of one COPY chunk for copy_expert (no copy into a StringIO)."""
+
+    def __init__(self, text):
+        self.data = text.encode()
+        self.pos = 0
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            size = len(self.data) - self.pos
+        piece = self.data[self.pos:self.pos + size]
+        self.pos += len(piece)
+        return piece
+
+    readline = read
