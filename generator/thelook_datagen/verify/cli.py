@@ -62,6 +62,8 @@ def parse_args(argv):
                    help="Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS; default %(default)s)")
     k.add_argument("--kafka-config", action="append", default=[], metavar="KEY=VALUE",
                    help="any librdkafka client setting, e.g. security.protocol=SASL_SSL (repeatable)")
+    k.add_argument("--kafka-timeout", type=float, default=15,
+                   help="seconds to wait for the Kafka broker to answer (default %(default)s)")
     k.add_argument("--topic-prefix", default=env("THELOOK_TOPIC_PREFIX", "ecomm"),
                    help="Debezium topic.prefix (env THELOOK_TOPIC_PREFIX; default %(default)s)")
     d = p.add_argument_group("PostgreSQL (unset options fall back to libpq's PG* environment variables)")
@@ -185,7 +187,7 @@ def run(args, out=sys.stdout, err=sys.stderr):
             topic_of = {t.name: f"{args.topic_prefix}.{args.schema}.{t.name}" for t in tables}
             marker_topic = f"{args.topic_prefix}.{args.schema}.heartbeat"
             partitions = kafka_reader.topic_partitions(consumer, list(topic_of.values()) + [marker_topic],
-                                                       args.bootstrap_servers)
+                                                       args.bootstrap_servers, args.kafka_timeout)
             if not any(topic_of[t.name] in partitions for t in tables):
                 raise KafkaError(f"none of the topics {args.topic_prefix}.{args.schema}.<table> exists on "
                                  f"{args.bootstrap_servers}; check --topic-prefix and --schema, and that the "
