@@ -40,6 +40,7 @@ class Settings:
     kafka_timeout: float = 30.0
     seed: int = None
     time_scale: float = DEFAULT_TIME_SCALE
+    arrivals: str = "stratified"
     status_interval: float = 5.0
     quiet: bool = False
     log_format: str = "text"
@@ -128,6 +129,10 @@ OPTIONS = [
     (("--time-scale",), "time_scale", "THELOOK_TIME_SCALE", _number(float, 0, lo_open=True),
      DEFAULT_TIME_SCALE, "shop seconds per real second for lifecycle delays (shipping after 1 shop "
      "day, delivery 2 days later, ...); default 8640 = a shop day lasts 10 s; 1 = real time", {}),
+    (("--arrivals",), "arrivals", "THELOOK_ARRIVALS", str, "stratified",
+     "arrival process for --avg-qps: poisson (independent exponential gaps) or stratified (Poisson "
+     "arrivals with the count fixed per ~1 s window, so the achieved rate is exact over a minute)",
+     {"choices": ("stratified", "poisson")}),
     (("--status-interval",), "status_interval", "THELOOK_STATUS_INTERVAL", _number(float, 0, lo_open=True),
      5.0, "seconds between status lines", {}),
     (("--log-format",), "log_format", "THELOOK_LOG_FORMAT", str, "text", "status and messages as text or "

@@ -3,7 +3,11 @@ import random
 import signal
 import time
 
+import psycopg2
+
 from .db.ddl import ident
+from .db.setup import first_line
+from .errors import UserError
 from .db.writer import PgWriter, UserVanished
 from .pacing import Pacer
 from .sim.lifecycle import Delays
@@ -14,6 +18,7 @@ from .stats import Stats
 TICK_INTERVAL = 0.5      # seconds of schedule time between two lifecycle ticks
 TICK_LIMIT = 1000        # changes of one kind per tick
 WARM_USERS = 50_000      # returning users loaded from an existing shop (--if_exists append)
+MAX_FAILED_IN_A_ROW = 50 # consecutive failed visits before giving up (e.g. the schema was dropped)
 
 
 class StopFlag:
@@ -71,10 +76,12 @@ class Runner:
             log.info(f"{warmed} existing users can come back")
         self.restock = set()
         self.pacer = None
+        self._failed_in_a_row = 0
+        self._last_warning = 0.0
 
     def run(self):
         s, stats, planner, writer = self.s, self.stats, self.planner, self.writer
-        pacer = self.pacer = Pacer(s.avg_qps, seed=None if s.seed is None else s.seed + 1)
+        pacer = self.pacer = Pacer(s.avg_qps, seed=None if s.seed is None else s.seed + 1, arrivals=s.arrivals)
         stats.started = pacer.start
         stats._last = (pacer.start, 0, 0)
         next_tick = pacer.wall_start + TICK_INTERVAL
@@ -94,8 +101,8 @@ class Runner:
                 while next_tick <= now:
                     self.tick(next_tick)
                     next_tick += TICK_INTERVAL
-                self.visit(now)
-                stats.visit_done(self._last_kind, pacer.lag)
+                if self.visit(now):
+                    stats.visit_done(self._last_kind, pacer.lag)
                 if time.monotonic() >= next_status:
                     next_status = self._status(next_status)
         finally:
@@ -106,7 +113,21 @@ class Runner:
         self.log.status(self.stats.snapshot())
         return max(due + self.s.status_interval, time.monotonic())
 
+    def _failed(self, what, exc):
+        """A statement failed with the connection intact (not a restart): count it, warn at most
+        every few seconds, and give up if nothing succeeds any more."""
+        self.stats.errors += 1
+        self._failed_in_a_row += 1
+        reason = first_line(exc)
+        if self._failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+            raise UserError(f"giving up after {self._failed_in_a_row} failed writes in a row: {reason}")
+        now = time.monotonic()
+        if now - self._last_warning > 5:
+            self._last_warning = now
+            self.log.warn(f"{what} failed and was skipped: {reason}")
+
     def visit(self, now):
+        """Plans and writes one visit; False if it failed (counted as an error, rolled back)."""
         planner, stats = self.planner, self.stats
         v = planner.plan(now)
         self._last_kind = v.kind
@@ -117,6 +138,10 @@ class Runner:
             except UserVanished:
                 stats.retries += 1
                 planner.as_sign_up(v)
+            except psycopg2.Error as e:
+                self._failed("a visit", e)
+                return False
+        self._failed_in_a_row = 0
         if v.new_user is not None:
             if user_id is not None:
                 planner.add_user(user_id, v)
@@ -130,11 +155,16 @@ class Runner:
             stats.add("inventory_items", "update", n - extra)
             stats.add("inventory_items", "insert", extra)
             self.restock.update(v.product_ids)
+        return True
 
     def tick(self, now):
         restock = sorted(self.restock)
         moves = self.planner.take_address_changes()
-        row = self.writer.apply_tick(now, self.delays, TICK_LIMIT, restock, moves)
+        try:
+            row = self.writer.apply_tick(now, self.delays, TICK_LIMIT, restock, moves)
+        except psycopg2.Error as e:
+            self._failed("a lifecycle step", e)
+            return
         if row is None:
             return
         self.restock.clear()

@@ -50,7 +50,7 @@ class Delays:
         close_min = 2 * DAY / scale
         return cls(cancel=0.25 * DAY / scale, ship=1 * DAY / scale, deliver=2 * DAY / scale,
                    return_=3 * DAY / scale, close_min=close_min, close_max=close_min + max(DAY / scale, 60.0),
-                   write_off=5 * DAY / scale, initial_stock_age=10 * DAY / scale)
+                   write_off=5 * DAY / scale, initial_stock_age=6 * DAY / scale)
 
 
 def path_of_bucket(bucket):
