@@ -57,7 +57,7 @@ class Service:
     user: str = ""
     stopsignal: str = "TERM"
     after: tuple = ()          # services that must be ready before this one starts
-    timeout: int = 150         # seconds to become ready
+    timeout: int = 240         # seconds to become ready (generous: the machine may be busy)
 
 
 @dataclass
@@ -274,13 +274,13 @@ def definitions(lay, ports, pg_env):
         Service("postgres", postgres, user="postgres" if _postgres_owner() else "", stopsignal="INT",
                 timeout=60),
         Service("kafka", [java, *KAFKA_HEAP.split(), *JVM_COMMON.split(), log4j, "-cp", classpath,
-                          "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=90),
+                          "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=180),
         Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground"], env=flink_env),
         Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground"], env=flink_env),
         Service("connect", [java, *CONNECT_HEAP.split(), *JVM_COMMON.split(), log4j, "-cp", classpath,
                             "org.apache.kafka.connect.cli.ConnectDistributed",
                             str(lay.data / "connect" / "connect.properties")],
-                env=pg_env, after=("kafka",), timeout=180),
+                env=pg_env, after=("kafka",)),
         Service("sql-gateway", [str(lay.flink / "bin" / "sql-gateway.sh"), "start-foreground"],
                 env=flink_env, after=("jobmanager",)),
     ]

@@ -211,6 +211,17 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     assert (data / "kafka" / "data" / "kept.topic-0").is_dir()
     assert stack("env", env=env).returncode == 0
 
+    # a service that cannot start is named, with the reason and its log file, and `up` exits non-zero
+    with open(data / "postgres" / "data" / "postgresql.conf", "a") as conf:
+        conf.write("no_such_setting = on\n")
+    result = stack("up", env=env)
+    assert result.returncode == 1
+    assert "[stack] error: postgres failed: the process ended" in result.stderr
+    assert f"[stack] log: {data / 'logs' / 'postgres.log'}" in result.stderr
+    assert 'unrecognized configuration parameter "no_such_setting"' in result.stderr
+    tree = descendants(int((data / "run" / "supervisord.pid").read_text()))
+
     result = stack("down", "--wipe", env=env)
     assert result.returncode == 0, result.stderr
+    assert alive(tree) == []
     assert not data.exists()
