@@ -20,6 +20,7 @@ import heapq
 import multiprocessing
 import queue
 import random
+import signal
 import time
 
 import psycopg2
@@ -141,7 +142,7 @@ class HistoryBuilder:
         return sum(len(v) for v in self.lines.values())
 
     def take_chunk(self):
-        chunk = {t: "".join(rows) for t, rows in self.lines.items() if rows}
+        chunk = {t: "".join(rows).encode() for t, rows in self.lines.items() if rows}
         counts = {t: len(rows) for t, rows in self.lines.items() if rows}
         self.lines = {t: [] for t in COLUMNS}
         return chunk, counts
@@ -226,11 +227,13 @@ def arrivals(rng, rate, start, end):
 
 
 def _worker(k, n, conn_kw, schema, bases, seed, ghost_ratio, scale, start, end, rate, out):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle; it ends us
     try:
         conn = psycopg2.connect(**conn_kw)
         conn.autocommit = True
         with conn.cursor() as cur:
             b = HistoryBuilder(cur, schema, k, n, bases, seed, ghost_ratio, Delays.for_scale(scale), end)
+            out.put(("ready", k))
             clock = random.Random(f"thelook-backfill-arrivals:{seed}:{k}")
             for t in arrivals(clock, rate / n, start, end):
                 b.visit(t)
@@ -238,7 +241,7 @@ def _worker(k, n, conn_kw, schema, bases, seed, ghost_ratio, scale, start, end, 
                     out.put(("chunk", k) + b.take_chunk() + (b.visits, t))
             b.finish()
             out.put(("chunk", k) + b.take_chunk() + (b.visits, end))
-            out.put(("done", k, b.last_ids(), b.visits, b.closed))
+            out.put(("done", k, b.last_ids(), b.visits, b.closed, time.process_time()))
         conn.close()
     except UserError as e:
         out.put(("error", k, str(e)))
@@ -256,10 +259,37 @@ def _reserve_ids(cur, schema):
     return bases
 
 
+def _drop_foreign_keys(cur, schema):
+    """Foreign keys of the written tables, dropped for the load and re-created (validated) at the
+    end of the same transaction: checking them row by row would double PostgreSQL's work."""
+    cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
+                ([f"{ident(schema)}.{t}" for t in WRITE_ORDER],))
+    fks = cur.fetchall()
+    for table, name, _ in fks:
+        cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {ident(name)}")
+    return fks
+
+
+def _restore_foreign_keys(cur, fks):
+    for table, name, definition in fks:
+        cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {ident(name)} {definition}")
+
+
 def _advance_sequences(cur, schema, last_ids):
     s = ident(schema)
     for table, last in last_ids.items():
         cur.execute("SELECT setval(pg_get_serial_sequence(%s, %s), %s)", (f"{s}.{table}", ID_COLUMN[table], last))
+
+
+DEFAULT_RATE = 10.0   # visits/s of the history when the live stream runs flat out
+
+
+def run_backfill(conn, settings, log):
+    """--backfill-days from the command line: history at --backfill-rate (default --avg-qps)."""
+    rate = getattr(settings, "backfill_rate", None) or settings.avg_qps or DEFAULT_RATE
+    return backfill(conn, settings.conn_kw, settings.schema, settings.backfill_days, rate, settings.seed,
+                    settings.ghost_ratio, settings.time_scale, log)
 
 
 def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_scale, log, workers=WORKERS,
@@ -278,12 +308,15 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
              f"COPY with {workers} worker processes")
     old_autocommit = conn.autocommit
     conn.autocommit = False
-    # spawn, not fork: a forked child would share the parent's connection (and its locks)
-    ctx = multiprocessing.get_context("spawn")
+    # fork: spawn would re-run an unguarded __main__ (python -m thelook_datagen). The children
+    # inherit the parent's connection but never touch it, and leave through os._exit.
+    ctx = multiprocessing.get_context("fork")
     out = ctx.Queue(maxsize=2 * workers)
     procs = []
     rows = {t: 0 for t in COLUMNS}
     visits = closed = 0
+    worker_cpu = 0.0
+    cpu_started = time.process_time()
     last_ids = {}
     try:
         with conn.cursor() as cur:
@@ -295,16 +328,23 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                 p.start()
                 procs.append(p)
             progress = {k: (0, start) for k in range(workers)}
-            done, next_note = 0, time.monotonic() + 5
+            done, ready, next_note = 0, 0, time.monotonic() + 5
+            fks = None
             while done < workers:
                 msg = _next_message(out, procs)
                 if msg[0] == "error":
                     raise UserError(f"--backfill-days: worker {msg[1]} failed: {msg[2]}")
+                if msg[0] == "ready":
+                    ready += 1
+                    if ready == workers:   # they have read the catalogue: now the locks may grow
+                        fks = _drop_foreign_keys(cur, schema)
+                    continue
                 if msg[0] == "done":
                     done += 1
                     for t, last in msg[2].items():
                         last_ids[t] = max(last, last_ids.get(t, last))
                     closed += msg[4]
+                    worker_cpu += msg[5]
                     continue
                 _, k, chunk, counts, k_visits, k_time = msg
                 for table in WRITE_ORDER:
@@ -318,6 +358,9 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                     _progress(log, progress, start, end, rows, started)
             visits = sum(v for v, _ in progress.values())
             _advance_sequences(cur, schema, last_ids)
+            if fks:
+                log.info(f"backfill: re-creating {len(fks)} foreign keys (validating every row)")
+                _restore_foreign_keys(cur, fks)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -332,6 +375,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
     total = sum(rows.values())
     summary = {"days": days, "visits": visits, "rows": total, "tables": rows, "closed_accounts": closed,
                "seconds": round(seconds, 2), "rows_per_s": round(total / seconds, 1),
+               "generator_cpu_s": round(worker_cpu + time.process_time() - cpu_started, 2),
                "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
                "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))}
     text = f"backfill: {total:,} rows ({visits:,} visits, {closed:,} accounts closed) in {seconds:.1f} s, " \
@@ -366,8 +410,8 @@ def _progress(log, progress, start, end, rows, started):
 class _Reader:
     """A file-like view of one COPY chunk for copy_expert (no copy into a StringIO)."""
 
-    def __init__(self, text):
-        self.data = text.encode()
+    def __init__(self, data):
+        self.data = data
         self.pos = 0
 
     def read(self, size=-1):
