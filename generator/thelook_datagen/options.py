@@ -44,6 +44,7 @@ class Settings:
     status_interval: float = 5.0
     quiet: bool = False
     log_format: str = "text"
+    synchronous_commit: str = "on"
     connect_timeout: int = 10
     reconnect_timeout: float = 0.0
 
@@ -137,6 +138,11 @@ OPTIONS = [
      5.0, "seconds between status lines", {}),
     (("--log-format",), "log_format", "THELOOK_LOG_FORMAT", str, "text", "status and messages as text or "
      "JSON lines", {"choices": ("text", "json")}),
+    (("--synchronous-commit",), "synchronous_commit", "THELOOK_SYNCHRONOUS_COMMIT", str, "on",
+     "PostgreSQL synchronous_commit for the generator's sessions: off lets a visit's commit return "
+     "before its WAL is flushed (several times faster on slow disks; Debezium still only sees "
+     "flushed changes; a server crash may lose the last fraction of a second of visits)",
+     {"choices": ("on", "off", "local", "remote_write", "remote_apply")}),
     (("--connect-timeout",), "connect_timeout", "THELOOK_CONNECT_TIMEOUT", _number(int, 1), 10,
      "seconds to wait for each PostgreSQL connection attempt", {}),
     (("--reconnect-timeout",), "reconnect_timeout", "THELOOK_RECONNECT_TIMEOUT", _number(float, 0), 0.0,

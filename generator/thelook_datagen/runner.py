@@ -65,7 +65,8 @@ class Runner:
         self.stats = Stats(settings.avg_qps)
         self.delays = Delays.for_scale(settings.time_scale)
         self.writer = PgWriter(settings.conn_kw, settings.schema, self.stats, log, should_stop=self.stop,
-                               reconnect_timeout=settings.reconnect_timeout, conn=conn)
+                               reconnect_timeout=settings.reconnect_timeout, conn=conn,
+                               synchronous_commit=settings.synchronous_commit)
         self.rng = random.Random(settings.seed)
         places, people = make_samplers(self.rng)
         with conn.cursor() as cur:

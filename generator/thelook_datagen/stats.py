@@ -75,8 +75,9 @@ def format_text(s):
         f"{t}(+{ops.get('insert', 0)} ~{ops.get('update', 0)} -{ops.get('delete', 0)})"
         for t, ops in s["tables"].items())
     head = "summary" if s["event"] == "summary" else "status"
+    recent = "" if head == "summary" else f", last {s['recent_visits_per_s']:.1f}/s"
     line = (f"[thelook-datagen] {head} {s['elapsed_s']:.0f}s visits {s['visits']} ({target}, achieved "
-            f"{s['visits_per_s']:.2f}/s, last {s['recent_visits_per_s']:.1f}/s) rows {s['rows']} "
+            f"{s['visits_per_s']:.2f}/s{recent}) rows {s['rows']} "
             f"({s['rows_per_s']:.0f}/s) | {tables} | errors {s['errors']} retries {s['retries']} "
             f"reconnects {s['reconnects']} | lag {s['lag_s']:.3f}s (max {s['max_lag_s']:.3f}s)")
     return line

@@ -71,7 +71,8 @@ def _libpq_reason(exc):
 
 class PgWriter:
     def __init__(self, conn_kw, schema, stats, log, should_stop=lambda: False, reconnect_timeout=0.0,
-                 conn=None):
+                 conn=None, synchronous_commit="on"):
+        self.synchronous_commit = synchronous_commit
         self.kw = conn_kw
         self.schema = schema
         self.stats = stats
@@ -91,6 +92,7 @@ class PgWriter:
         # a visit has ~30 parameters; replanning it each time would cost more than running it
         cur.execute("SET plan_cache_mode = force_generic_plan")
         cur.execute("SET standard_conforming_strings = on")  # literals.py relies on it
+        cur.execute("SELECT set_config('synchronous_commit', %s, false)", (self.synchronous_commit,))
         cur.execute(prepare_sql(VISIT_NAME, VISIT_PARAM_TYPES, visit_sql(self.schema)))
         cur.execute(prepare_sql(TICK_NAME, TICK_PARAM_TYPES, tick_sql(self.schema)))
         self.conn, self.cur = conn, cur
