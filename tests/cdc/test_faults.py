@@ -1,5 +1,6 @@
 """Faults mid-run lose nothing: after restarting Connect, the broker or PostgreSQL while the generator
 writes, verify still finds every change in Kafka (duplicates from at-least-once delivery allowed)."""
+import os
 import re
 import signal
 import time
@@ -13,8 +14,17 @@ def log(msg):
 pytestmark = pytest.mark.stack
 
 
-@pytest.mark.parametrize("service", ["connect", "kafka", "postgres"])
+def service_pid(pipeline, service):
+    for line in pipeline.stack("status").stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == service and parts[2].isdigit():
+            return int(parts[2])
+    raise AssertionError(f"no pid for {service} in scripts/stack status")
+
+
+@pytest.mark.parametrize("service", ["connect", "connect-crash", "kafka", "postgres"])
 def test_restart_mid_run_loses_no_change(pipeline, service):
+    """connect-crash: Kafka Connect killed with SIGKILL (no offset flush, no clean shutdown), then started."""
     gen = pipeline.generator("--if_exists", "replace", "--seed", "11", "--avg-qps", "50", "--max_iter", "-1",
                              background=True)
     pipeline.wait_for_tables()
@@ -23,6 +33,10 @@ def test_restart_mid_run_loses_no_change(pipeline, service):
     time.sleep(3)
     assert gen.poll() is None, "the generator must still be writing when the fault hits"
     t0 = time.monotonic()
+    if service == "connect-crash":
+        os.kill(service_pid(pipeline, "connect"), signal.SIGKILL)
+        time.sleep(3)
+        service = "connect"
     pipeline.stack("restart", service)
     log(f"{service} restarted in {time.monotonic() - t0:.1f}s")
     time.sleep(8)  # writes go on after the fault
@@ -38,3 +52,4 @@ def test_restart_mid_run_loses_no_change(pipeline, service):
     assert report["ok"]
     streamed = sum(t["ops"].get(op, 0) for t in report["tables"] for op in "cud" if t["table"] != "heartbeat")
     assert streamed > 0 and report["before_images"]["mismatch"] == 0
+    log(f"duplicates redelivered: {sum(t['duplicates'] for t in report['tables'])}")
