@@ -72,7 +72,9 @@ def render(result, out):
     if lat["events"]:
         w(f"latency commit -> Kafka ({lat['events']} streamed changes, source.ts_ms to the record's "
           f"{result['timestamp_type']} timestamp): p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, "
-          f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms\n")
+          f"p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms\n"
+          "  (over every streamed change in the topics, including any that waited for the connector's initial\n"
+          "   snapshot or a restart; bench/cdc_latency.py measures steady-state latency at given rates)\n")
     else:
         w("latency commit -> Kafka: no streamed changes (only snapshot reads)\n")
     w(f"\nRESULT: {result['verdict']}\n")
