@@ -75,6 +75,10 @@ def test_seeded_run_replays_exactly_with_all_ops_and_full_before_images(pipeline
         assert all(k in tomb_keys for k, _ in dels), f"{table}: each DELETE is followed by a tombstone"
 
 
+    # Registering again is an idempotent update of the running connector.
+    again = pipeline.register()
+    assert "updated" in again.stdout and "RUNNING" in again.stdout
+
     # verify is no rubber stamp: rows changed behind the connector's back (slot gone, so the change
     # can never reach Kafka) show up as different and extra, with exit status 1.
     pipeline.register("--delete")
