@@ -117,3 +117,22 @@ def test_address_changes_only_for_known_users(simulate, make_planner):
 def test_bad_ghost_ratio(simulate, make_planner, ratio):
     with pytest.raises(ValueError):
         make_planner(ghost_ratio=ratio)
+
+
+def test_row_builders_for_bulk_writers(simulate, make_planner, catalog):
+    from thelook_datagen.sim.lifecycle import Delays
+    from thelook_datagen.sim.rows import (INVENTORY_COLUMNS, ORDER_COLUMNS, ORDER_ITEM_COLUMNS, inventory_row,
+                                          order_item_rows, order_row, order_state)
+    products = {p.id: p for p in catalog}
+    v = next(v for v in simulate(make_planner(ghost_ratio=0.0), 200) if v.kind == PURCHASE)
+    d = Delays.for_scale(86400)
+    state = order_state(500, v.order_ts, v.order_ts + 3.5, d)
+    assert state[0] == "Complete"
+    order = dict(zip(ORDER_COLUMNS, order_row(v, 7, state)))
+    assert order["num_of_item"] == len(v.product_ids) and order["shipped_at"] < order["delivered_at"]
+    items = [dict(zip(ORDER_ITEM_COLUMNS, r)) for r in
+             order_item_rows(v, 3, 7, list(range(len(v.product_ids))), products, state)]
+    assert [i["product_id"] for i in items] == v.product_ids
+    assert all(i["sale_price"] == products[i["product_id"]].retail_price and i["status"] == "Complete" for i in items)
+    inv = dict(zip(INVENTORY_COLUMNS, inventory_row(products[v.product_ids[0]], 1.0, v.order_ts)))
+    assert inv["product_sku"] == products[v.product_ids[0]].sku and inv["sold_at"] == v.order_ts
