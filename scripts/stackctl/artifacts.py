@@ -18,6 +18,9 @@ from .settings import ROOT, StackError, cache_dir
 from .ui import say
 
 COMPLETE = ".complete"
+# set when this process had to download something: a first start on a machine records no JVM class
+# archives (see cds.py), so that one-off runs such as CI do not pay for writing them at `down`
+fetched = False
 
 
 @contextmanager
@@ -116,6 +119,8 @@ def maven_jars(pins, java):
                f"-Dlog4j.version={pins['LOG4J_VERSION']}", "package"]
         if os.environ.get("THELOOK_MAVEN_REPO"):
             cmd.insert(1, f"-Dmaven.repo.local={os.environ['THELOOK_MAVEN_REPO']}")
+        global fetched
+        fetched = True
         say("fetching Kafka, Kafka Connect, Debezium and Flink jars with Maven (Maven Central)")
         log = out.with_name(out.name + ".maven.log")
         _run_maven(cmd, log, dict(os.environ, JAVA_HOME=str(java)))
@@ -155,6 +160,8 @@ def flink_dist(pins, extra_jars):
         wheels = cache_dir() / "pip"
         found = _flink_wheels(wheels, version)
         if len(found) < 2:
+            global fetched
+            fetched = True
             say(f"fetching Flink {version} (apache-flink, apache-flink-libraries) with pip (PyPI)")
             # the bash launch scripts are the same in every platform wheel: pin one so any host works
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",

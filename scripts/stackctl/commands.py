@@ -9,7 +9,7 @@ import xmlrpc.client
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import artifacts, probes, services, supervise
+from . import artifacts, cds, probes, services, supervise
 from .settings import (PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError, cache_dir, data_dir,
                        ports_from_env, read_pins)
 from .ui import say
@@ -175,6 +175,7 @@ def down(args):
             os.kill(sup, signal.SIGTERM)
         if procs:
             _wait_gone(procs, 60)
+        cds.publish(data)
         for f in ("supervisor.sock", "supervisord.pid"):
             (data / "run" / f).unlink(missing_ok=True)
         if not state and not server:

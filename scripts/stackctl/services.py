@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import cds
 from .settings import DB, StackError
 from .ui import say
 
@@ -18,6 +19,8 @@ KAFKA_HEAP = "-Xms256m -Xmx512m"
 CONNECT_HEAP = "-Xms256m -Xmx768m"
 JVM_COMMON = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
               "-XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true")
+# JobManager and SQL gateway move no data: the quick JIT and the serial collector spare the two cores
+CONTROL_PLANE_JVM = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 LOG4J2 = """\
 status = warn
@@ -161,7 +164,9 @@ def init_kafka(lay, ports):
         "offsets.topic.replication.factor": "1", "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1", "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1", "group.initial.rebalance.delay.ms": "0",
-        "num.network.threads": "2", "num.io.threads": "4", "log.retention.hours": "72",
+        "num.network.threads": "2", "num.io.threads": "4",
+        # a long demo at a high rate must not fill the disk: 72 h or 2 GB per partition, whichever first
+        "log.retention.hours": "72", "log.retention.bytes": str(2 << 30), "log.segment.bytes": str(256 << 20),
     }
     _write_props(kdir / "server.properties", props)
     _write(lay.data / "conf" / "log4j2.properties", LOG4J2)
@@ -207,7 +212,10 @@ def init_flink(lay, ports):
     java_opts = _dist_java_opts(lay.flink / "conf" / "config.yaml")
     settings = {
         "env.java.opts.all": java_opts,
-        "env.java.opts.sql-gateway": "-Xms128m -Xmx384m",
+        "env.java.opts.jobmanager": " ".join([*CONTROL_PLANE_JVM, *cds.jvm_flags(lay, "jobmanager")]),
+        "env.java.opts.taskmanager": " ".join(cds.jvm_flags(lay, "taskmanager")),
+        "env.java.opts.sql-gateway": " ".join(["-Xms128m", "-Xmx384m", *CONTROL_PLANE_JVM,
+                                               *cds.jvm_flags(lay, "sql-gateway")]),
         "jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": ports["flink_rpc"],
         "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
         "jobmanager.execution.failover-strategy": "region",
@@ -219,7 +227,7 @@ def init_flink(lay, ports):
         "sql-gateway.endpoint.rest.bind-address": "127.0.0.1",
         "sql-gateway.endpoint.rest.port": ports["sql_gateway"],
         "io.tmp.dirs": str(lay.data / "flink" / "tmp"), "web.tmpdir": str(lay.data / "flink" / "web"),
-        "state.backend.type": "hashmap",
+        "state.backend.type": "hashmap", "table.local-time-zone": "UTC",
         "execution.checkpointing.dir": f"file://{lay.data / 'flink' / 'checkpoints'}",
     }
     _write(conf / "config.yaml", "".join(f"{k}: {_yaml_scalar(v)}\n" for k, v in settings.items()))
@@ -265,6 +273,7 @@ def definitions(lay, ports, pg_env):
         "unix_socket_directories": lay.pg_socket_dir, "wal_level": "logical",
         "max_replication_slots": 20, "max_wal_senders": 20, "max_slot_wal_keep_size": "2GB",
         "max_connections": 200, "shared_buffers": "128MB", "logging_collector": "off",
+        "timezone": "UTC", "log_timezone": "UTC",
     }
     postgres = [str(lay.pg_bin / "postgres"), "-D", str(lay.pgdata)]
     for key, value in pg_settings.items():
@@ -273,11 +282,13 @@ def definitions(lay, ports, pg_env):
         # SIGINT is PostgreSQL's fast shutdown: it does not wait for Debezium's connections to end
         Service("postgres", postgres, user="postgres" if _postgres_owner() else "", stopsignal="INT",
                 timeout=60),
-        Service("kafka", [java, *KAFKA_HEAP.split(), *JVM_COMMON.split(), log4j, "-cp", classpath,
+        Service("kafka", [java, *KAFKA_HEAP.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, "kafka"), log4j,
+                          "-cp", classpath,
                           "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=180),
         Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground"], env=flink_env),
         Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground"], env=flink_env),
-        Service("connect", [java, *CONNECT_HEAP.split(), *JVM_COMMON.split(), log4j, "-cp", classpath,
+        Service("connect", [java, *CONNECT_HEAP.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, "connect"), log4j,
+                            "-cp", classpath,
                             "org.apache.kafka.connect.cli.ConnectDistributed",
                             str(lay.data / "connect" / "connect.properties")],
                 env=pg_env, after=("kafka",)),

@@ -1,0 +1,42 @@
+"""Class-data sharing archives: the JVMs of the stack start with roughly half the CPU once one exists.
+
+The first run of a service (after the one that downloaded the artifacts) records the classes it loaded (-XX:ArchiveClassesAtExit, written when it stops)
+into the instance's data dir; `down` publishes it to the cache, keyed by Java and the jar folders, where every
+later start of any instance maps it (-XX:SharedArchiveFile). A stale or unusable archive only costs the speed-up:
+the JVM then starts without it.
+"""
+import hashlib
+import os
+import shutil
+
+from . import artifacts
+from .settings import cache_dir
+
+
+def _name(lay, service):
+    key = hashlib.sha1(f"{lay.java}|{lay.jars}|{lay.flink}|{service}".encode()).hexdigest()[:10]
+    return f"{service}-{key}.jsa"
+
+
+def jvm_flags(lay, service):
+    # the JVM's cds log lines (classes it skips while dumping) are noise in the service logs
+    shared = cache_dir() / "cds" / _name(lay, service)
+    if shared.exists():
+        return [f"-XX:SharedArchiveFile={shared}", "-Xlog:cds*=off"]
+    if artifacts.fetched:
+        return []
+    local = lay.data / "cds" / _name(lay, service)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    return [f"-XX:ArchiveClassesAtExit={local}", "-Xlog:cds*=off"]
+
+
+def publish(data):
+    """Moves archives written by stopped JVMs into the shared cache (atomically; first one wins)."""
+    for archive in (data / "cds").glob("*.jsa") if (data / "cds").exists() else ():
+        target = cache_dir() / "cds" / archive.name
+        if not target.exists() and archive.stat().st_size > 0:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(archive, tmp)
+            os.replace(tmp, target)
+        archive.unlink()
