@@ -11,12 +11,13 @@ One run measures, on the same database:
   4. resident memory of the generator over a long flat-out run (VmRSS sampled from /proc);
   5. bulk history (--backfill-days): rows/s written with COPY.
 Usage: source scripts/bootstrap && python bench/generator.py [--quick]
-Schemas bench_gen, bench_base, bench_rate and bench_backfill are dropped at the end.
+Schemas bench_gen, bench_base, bench_rate and bench_backfill (--prefix) are dropped at the end.
 """
 import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,17 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from baseline_loop import BaselineLoop  # noqa: E402
-from proc_watch import WatchedProcess  # noqa: E402
+from proc_watch import BackendCpu, WatchedProcess, cpu_seconds  # noqa: E402
 
-SCHEMAS = ("bench_gen", "bench_base", "bench_rate", "bench_backfill")
+PREFIX = ["bench"]   # schema prefix (--prefix), so that two bench runs on one database keep apart
+
+
+def schema(kind):
+    return f"{PREFIX[0]}_{kind}"
+
+
+def all_schemas():
+    return [schema(k) for k in ("gen", "base", "rate", "backfill")]
 SEED = 1
 
 
@@ -56,14 +65,28 @@ class GeneratorRun:
                       "--log-format", "json", "--status-interval", "5"] + extra
         note(f"{name}: thelook-datagen {' '.join(argv[len(cmd):])}"
              + (f" (stopped {seconds:g} s after streaming starts)" if seconds else ""))
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pg = BackendCpu(psycopg2.connect, "thelook-datagen")
         self.proc = WatchedProcess(argv, env=os.environ.copy(), interval=rss_interval, stdout_path=self.log_path)
         self.stream_t = None
+        self.window_cpu = self.window_pg_cpu = None
         if seconds:
             started = self._wait_for_streaming(startup_timeout)
             if started is not None:
                 self.stream_t = started - self.proc.started
-                self.proc.wait(timeout=max(0.0, started + seconds - time.monotonic()))
-        self.rc = self.proc.wait()
+                c0, p0 = cpu_seconds(self.proc.proc.pid), pg.total()
+                try:
+                    self.proc.proc.wait(timeout=max(0.0, started + seconds - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    c1, p1 = cpu_seconds(self.proc.proc.pid), pg.total()
+                    if None not in (c0, c1):
+                        self.window_cpu = c1 - c0
+                    if None not in (p0, p1):
+                        self.window_pg_cpu = p1 - p0
+        self.rc = self.proc.stop() if seconds else self.proc.wait()
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        self.pg_cpu = pg.stop()
         self.records = self._read()
         summaries = [r for r in self.records if r.get("event") == "summary"]
         if self.rc != 0 or not summaries:
@@ -110,23 +133,27 @@ def drop_schemas(conn, names):
 # -- phases ------------------------------------------------------------------------------------------
 def flat_out(workdir, seconds, if_exists):
     extra = ["--avg-qps", "0", "--if_exists", if_exists, "--status-interval", "3600", "--max_iter", "-1"]
-    run = GeneratorRun(workdir, "flat-out", "bench_gen", extra, seconds=seconds)
+    run = GeneratorRun(workdir, "flat-out", schema("gen"), extra, seconds=seconds)
     s = run.summary
     return {"visits": s["visits"], "elapsed_s": s["elapsed_s"], "visits_per_s": s["visits"] / s["elapsed_s"],
             "rows": s["rows"], "rows_per_s": s["rows"] / s["elapsed_s"], "summary": s,
-            "rss": run.proc.rss_summary()}
+            "cpu_s": run.window_cpu, "pg_cpu_s": run.window_pg_cpu}
 
 
 def baseline(conn, mix, seconds):
     # bench_base is the generator's own shop with zero visits (same DDL, indexes, foreign keys and
     # reference data), so both writers pay for the same schema.
-    loop = BaselineLoop(conn, "bench_base", mix, seed=SEED)
+    loop = BaselineLoop(conn, schema("base"), mix, seed=SEED)
+    backend = conn.get_backend_pid()
+    c0, p0 = time.process_time(), cpu_seconds(backend)
     note(f"baseline: psycopg2 loop, one commit per visit, {sum(sum(o.values()) for o in mix.values()):.2f} "
          f"rows per visit, {seconds:g} s")
     n, elapsed = loop.run(seconds=seconds,
                           progress=lambda v, t: note(f"baseline: {v} visits in {t:.0f} s ({v / t:.0f}/s)"))
+    p1 = cpu_seconds(backend)
     return {"visits": n, "elapsed_s": elapsed, "visits_per_s": n / elapsed, "rows": loop.rows_written(),
-            "rows_per_s": loop.rows_written() / elapsed}
+            "rows_per_s": loop.rows_written() / elapsed, "cpu_s": time.process_time() - c0,
+            "pg_cpu_s": None if None in (p0, p1) else p1 - p0}
 
 
 def scheduled_visits(qps, elapsed):
@@ -142,7 +169,7 @@ def scheduled_visits(qps, elapsed):
 
 def rate_accuracy(workdir, rate, window):
     extra = ["--avg-qps", f"{rate:g}", "--if_exists", "append", "--max_iter", "-1"]
-    run = GeneratorRun(workdir, f"rate-{rate:g}", "bench_rate", extra, seconds=window)
+    run = GeneratorRun(workdir, f"rate-{rate:g}", schema("rate"), extra, seconds=window)
     s = run.summary
     elapsed = s["elapsed_s"]
     achieved = s["visits"] / elapsed
@@ -153,9 +180,9 @@ def rate_accuracy(workdir, rate, window):
             "poisson_sigma_pct": 100.0 / math.sqrt(rate * elapsed), "max_lag_s": s.get("max_lag_s")}
 
 
-def long_run(workdir, seconds, visits):
-    extra = ["--avg-qps", "0", "--if_exists", "append", "--max_iter", str(visits), "--status-interval", "3600"]
-    run = GeneratorRun(workdir, "long-run", "bench_gen", extra, seconds=seconds, rss_interval=2.0)
+def long_run(workdir, seconds, visits, more):
+    extra = ["--avg-qps", "0", "--if_exists", "append", "--max_iter", str(visits), "--status-interval", "60"] + more
+    run = GeneratorRun(workdir, "long-run", schema("gen"), extra, seconds=seconds, rss_interval=2.0)
     s = run.summary
     samples = run.proc.samples
     # samples before streaming cover start-up (imports, catalogue); "start" is the first one after
@@ -167,13 +194,15 @@ def long_run(workdir, seconds, visits):
 
 
 def backfill(workdir, days, rate):
-    extra = ["--avg-qps", f"{rate:g}", "--if_exists", "replace", "--max_iter", "0",
+    extra = ["--avg-qps", "0", "--backfill-rate", f"{rate:g}", "--if_exists", "replace", "--max_iter", "0",
              "--backfill-days", f"{days:g}"]
-    run = GeneratorRun(workdir, "backfill", "bench_backfill", extra, seconds=1800)
+    run = GeneratorRun(workdir, "backfill", schema("backfill"), extra)
     done = [r for r in run.records if r.get("event") == "backfill"]
     if not done:
         raise SystemExit(f"bench: backfill printed no 'backfill' record (see {run.log_path})")
-    return done[-1]
+    # the generator's CPU as it reports it (workers and parent, without start-up), PostgreSQL's
+    # from its backends (whole run: reference data too, so slightly more than the backfill's)
+    return dict(done[-1], pg_cpu_s=run.pg_cpu)
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -196,11 +225,15 @@ def main(argv=None):
     p.add_argument("--long-seconds", type=float, help="time limit of the memory run")
     p.add_argument("--long-visits", type=int, default=1_000_000,
                    help="visits of the memory run (stops at --long-seconds if that comes first)")
+    p.add_argument("--long-args", default="", help="extra generator options for the memory run, e.g. "
+                   "'--synchronous-commit off' to reach more visits in the time")
     p.add_argument("--backfill-days", type=float, help="days of history for the backfill figure")
     p.add_argument("--backfill-rate", type=float, default=10.0, help="visits/s of the backfilled history")
     p.add_argument("--skip", default="", help="comma-separated phases to skip: flat,rate,long,backfill")
+    p.add_argument("--prefix", default="bench", help="schema name prefix (default bench: bench_gen, ...)")
     p.add_argument("--keep-schemas", action="store_true", help="do not drop the bench schemas at the end")
     a = p.parse_args(argv)
+    PREFIX[0] = a.prefix
     flat_s = a.flat_seconds or (15 if a.quick else 45)
     rounds = a.rounds or (1 if a.quick else 2)
     rate_w = a.rate_window or (10 if a.quick else 60)
@@ -226,7 +259,7 @@ def main(argv=None):
     try:
         if "flat" not in skip:
             # generator and ceiling alternate, so that a noisy neighbour hits both alike
-            GeneratorRun(workdir, "baseline-setup", "bench_base", ["--avg-qps", "0", "--if_exists", "replace",
+            GeneratorRun(workdir, "baseline-setup", schema("base"), ["--avg-qps", "0", "--if_exists", "replace",
                                                                    "--quiet", "--max_iter", "0"])
             results["flat_rounds"] = []
             for k in range(rounds):
@@ -235,23 +268,27 @@ def main(argv=None):
                 b = baseline(conn, mix, flat_s)
                 results["flat_rounds"].append({"generator": g, "baseline": b})
         if "rate" not in skip:
-            GeneratorRun(workdir, "rate-setup", "bench_rate", ["--if_exists", "replace", "--max_iter", "0",
+            GeneratorRun(workdir, "rate-setup", schema("rate"), ["--if_exists", "replace", "--max_iter", "0",
                                                                "--quiet"])
             results["rates"] = [rate_accuracy(workdir, r, rate_w) for r in rates]
         if "long" not in skip:
-            results["long"] = long_run(workdir, long_s, a.long_visits)
+            results["long"] = long_run(workdir, long_s, a.long_visits, a.long_args.split())
         if "backfill" not in skip:
             results["backfill"] = backfill(workdir, bf_days, a.backfill_rate)
     finally:
         if not a.keep_schemas:
-            drop_schemas(conn, SCHEMAS)
-            note(f"dropped schemas {', '.join(SCHEMAS)}")
+            drop_schemas(conn, all_schemas())
+            note(f"dropped schemas {', '.join(all_schemas())}")
         conn.close()
     report(results, version, sync_commit, fsync)
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
     note(f"raw figures: {os.path.join(workdir, 'results.json')}")
     return 0
+
+
+def per_visit_us(cpu, visits):
+    return "n/a" if cpu is None or not visits else f"{1e6 * cpu / visits:.0f}"
 
 
 def report(r, version, sync_commit, fsync):
@@ -262,11 +299,13 @@ def report(r, version, sync_commit, fsync):
         for k, rd in enumerate(r["flat_rounds"], 1):
             for label, x in (("thelook-datagen --avg-qps 0", rd["generator"]), ("psycopg2 loop (ceiling)", rd["baseline"])):
                 rows.append([k, label, x["visits"], f"{x['elapsed_s']:.1f}", f"{x['visits_per_s']:.1f}", x["rows"],
-                             f"{x['rows_per_s']:.0f}"])
+                             f"{x['rows_per_s']:.0f}", per_visit_us(x.get("cpu_s"), x["visits"]),
+                             per_visit_us(x.get("pg_cpu_s"), x["visits"])])
             gv.append(rd["generator"]["visits_per_s"])
             bv.append(rd["baseline"]["visits_per_s"])
         table("1-2. Flat out vs the hand-written ceiling (one commit per visit, same row mix), alternating rounds",
-              ["round", "writer", "visits", "seconds", "visits/s", "rows", "rows/s"], rows)
+              ["round", "writer", "visits", "seconds", "visits/s", "rows", "rows/s", "client CPU us/visit",
+               "PG CPU us/visit"], rows)
         ratio = sum(gv) / sum(bv)
         print(f"generator {sum(gv) / len(gv):.1f} visits/s, ceiling {sum(bv) / len(bv):.1f} visits/s (mean of rounds); "
               f"ratio {ratio:.2f} (target >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'}); per round: "
@@ -289,9 +328,15 @@ def report(r, version, sync_commit, fsync):
         print("RSS over time (MiB): " + " ".join(str(v) for v in x["rss_series_mib"]))
     if "backfill" in r:
         x = r["backfill"]
+        gen, pg = x.get("generator_cpu_s"), x.get("pg_cpu_s")
+        cpu = (gen or 0) + (pg or 0)
         table("5. Bulk history (--backfill-days, COPY; target >= 100,000 rows/s)",
-              ["days", "visits", "rows", "seconds", "rows/s"],
-              [[f"{x['days']:g}", x["visits"], x["rows"], f"{x['seconds']:.1f}", f"{x['rows_per_s']:.0f}"]])
+              ["days", "visits", "rows", "seconds", "rows/s", "generator CPU s", "PG CPU s", "rows per CPU-second"],
+              [[f"{x['days']:g}", x["visits"], x["rows"], f"{x['seconds']:.1f}", f"{x['rows_per_s']:.0f}",
+                "n/a" if gen is None else f"{gen:.1f}", "n/a" if pg is None else f"{pg:.1f}",
+                f"{x['rows'] / cpu:.0f}" if gen is not None and pg is not None else "n/a"]])
+        print("rows/s is wall-clock on this machine as it is now; rows per CPU-second (generator + PostgreSQL)"
+              " is the load-independent figure: N dedicated cores give at most N times that.")
 
 
 if __name__ == "__main__":

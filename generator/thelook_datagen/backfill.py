@@ -18,6 +18,7 @@ the ids used. Rows of a chunk go in foreign-key order, so every constraint holds
 """
 import heapq
 import multiprocessing
+from collections import namedtuple
 import queue
 import random
 import signal
@@ -28,10 +29,11 @@ import psycopg2
 from .db.copyio import field
 from .db.ddl import ident
 from .errors import UserError
-from .sim.lifecycle import (CLOSE_BELOW, DAY, ORDER_FATE_SEED, USER_FATE_SEED, Delays, fate_sql,
-                            state_at)
+from .sim.lifecycle import CLOSE_BELOW, DAY, ORDER_FATE_SEED, USER_FATE_SEED, Delays, fate_sql
 from .sim.pools import ProductPool
-from .sim.visits import PURCHASE, VisitPlanner
+from .sim.rows import (INVENTORY_COLUMNS, ORDER_COLUMNS, ORDER_ITEM_COLUMNS, inventory_row, order_item_rows,
+                       order_row, order_state)
+from .sim.visits import EVENT_COLUMNS, PURCHASE, USER_COLUMNS, VisitPlanner
 
 WORKERS = 2
 CHUNK_ROWS = 40_000          # rows a worker hands over at once (one COPY per table)
@@ -40,36 +42,36 @@ WRITE_ORDER = ("users", "orders", "inventory_items", "order_items", "events")
 ID_COLUMN = {"users": "id", "orders": "order_id", "inventory_items": "id", "order_items": "id",
              "events": "id"}
 COLUMNS = {
-    "users": ("id", "first_name", "last_name", "email", "age", "gender", "state", "street_address",
-              "postal_code", "city", "country", "latitude", "longitude", "traffic_source", "created_at"),
-    "orders": ("order_id", "user_id", "status", "gender", "created_at", "returned_at", "shipped_at",
-               "delivered_at", "num_of_item"),
-    "inventory_items": ("id", "product_id", "created_at", "sold_at", "cost", "product_category",
-                        "product_name", "product_brand", "product_retail_price", "product_department",
-                        "product_sku", "product_distribution_center_id"),
-    "order_items": ("id", "order_id", "user_id", "product_id", "inventory_item_id", "status", "created_at",
-                    "shipped_at", "delivered_at", "returned_at", "sale_price"),
-    "events": ("id", "user_id", "sequence_number", "session_id", "created_at", "ip_address", "city",
-               "state", "postal_code", "browser", "traffic_source", "uri", "event_type"),
+    "users": ("id",) + USER_COLUMNS,
+    "orders": ("order_id",) + ORDER_COLUMNS,
+    "inventory_items": ("id",) + INVENTORY_COLUMNS,
+    "order_items": ("id",) + ORDER_ITEM_COLUMNS,
+    "events": ("id",) + EVENT_COLUMNS,
 }
+# positions of the timestamps (epoch seconds) in the row builders' tuples
+TIMESTAMPS = {t: frozenset(i for i, c in enumerate(cols[1:]) if c.endswith("_at")) for t, cols in COLUMNS.items()}
+Product = namedtuple("Product", "id cost category name brand retail_price department sku distribution_center_id")
 NULL = "\\N"
 
 
 class Timestamps:
-    """Epoch seconds to timestamptz text; the formatted second is cached (visits share seconds)."""
+    """Epoch seconds to timestamptz text. The formatted minute is cached: a history's timestamps
+    come roughly in order, so gmtime/strftime run about once a minute instead of once a value."""
 
     def __init__(self):
-        self.sec = None
+        self.minute = None
         self.prefix = ""
 
     def __call__(self, epoch):
         if epoch is None:
             return NULL
-        sec = int(epoch)
-        if sec != self.sec:
-            self.sec = sec
-            self.prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
-        return f"{self.prefix}.{int((epoch - sec) * 1e6):06d}+00"
+        us = int(epoch * 1_000_000)
+        sec, us = divmod(us, 1_000_000)
+        minute, s = divmod(sec, 60)
+        if minute != self.minute:
+            self.minute = minute
+            self.prefix = time.strftime("%Y-%m-%d %H:%M:", time.gmtime(minute * 60))
+        return f"{self.prefix}{s:02d}.{us:06d}+00"
 
 
 class Ids:
@@ -114,17 +116,13 @@ class HistoryBuilder:
         rng = random.Random(f"thelook-backfill:{seed}:{k}")
         from .runner import make_samplers
         places, people = make_samplers(rng)
-        cur.execute(f"SELECT id, category, brand, department, cost, name, retail_price, sku, "
-                    f"distribution_center_id FROM {ident(schema)}.products ORDER BY id")
-        products = cur.fetchall()
-        if not products:
+        cur.execute(f"SELECT {', '.join(Product._fields)} FROM {ident(schema)}.products ORDER BY id")
+        self.products = {r[0]: Product(*r) for r in cur.fetchall()}
+        if not self.products:
             raise UserError(f"--backfill-days: no products in {schema}.products")
-        self.planner = VisitPlanner(rng, ProductPool(p[:4] for p in products), places, people,
-                                    ghost_ratio=ghost_ratio)
-        # inventory columns after created_at/sold_at, and the sale price, per product
-        self.stock_tail = {p[0]: "\t".join(map(field, (p[4], p[1], p[5], p[2], p[6], p[3], p[7], p[8])))
-                           for p in products}
-        self.price = {p[0]: field(p[6]) for p in products}
+        self.planner = VisitPlanner(rng, ProductPool((p.id, p.category, p.brand, p.department)
+                                                     for p in self.products.values()),
+                                    places, people, ghost_ratio=ghost_ratio)
         self.rng = rng
         self.ids = {t: Ids(bases[t], k, n) for t in COLUMNS}
         self.order_fate = Fates(cur, ORDER_FATE_SEED, self.ids["orders"])
@@ -132,6 +130,8 @@ class HistoryBuilder:
         self.delays = delays
         self.end = end
         self.ts = Timestamps()
+        self.formats = {t: tuple(self.ts if i in at else field for i in range(len(COLUMNS[t]) - 1))
+                        for t, at in TIMESTAMPS.items()}
         self.lines = {t: [] for t in COLUMNS}
         self.held = {}          # user id -> [user line, event lines...] while the account may still close
         self.closing = []       # heap of (due time, user id)
@@ -171,9 +171,7 @@ class HistoryBuilder:
             uid = self.ids["users"].take()
             self.planner.add_user(uid, v)
             u = v.new_user
-            line = (f"{uid}\t{field(u[0])}\t{field(u[1])}\t{field(u[2])}\t{u[3]}\t{u[4]}\t{field(u[5])}\t"
-                    f"{field(u[6])}\t{field(u[7])}\t{field(u[8])}\t{field(u[9])}\t{field(u[10])}\t{field(u[11])}\t"
-                    f"{u[12]}\t{ts(u[13])}\n")
+            line = self._line("users", uid, u)
             if self.user_fate.of(uid) < CLOSE_BELOW and u[13] + self.delays.close_min < self.end:
                 self.held[uid] = [line]
                 heapq.heappush(self.closing, (u[13] + self.delays.close_min, uid))
@@ -185,6 +183,8 @@ class HistoryBuilder:
             else:
                 events = self.held[uid]
         ev_id = self.ids["events"]
+        # events are most of the rows: formatted inline from Visit.event_rows' fields, which is
+        # much cheaper than a tuple per event through _line
         head = f"\t{NULL if uid is None else uid}\t"
         session = f"\t{v.session_id}\t"
         place = (f"\t{v.ip_address}\t{field(v.city)}\t{field(v.state)}\t{field(v.postal_code)}\t{v.browser}\t"
@@ -195,20 +195,21 @@ class HistoryBuilder:
             self._order(v, uid)
 
     def _order(self, v, uid):
-        ts, lines, d = self.ts, self.lines, self.delays
         oid = self.ids["orders"].take()
-        created = v.order_ts
-        status, shipped, delivered, returned = state_at(self.order_fate.of(oid), created, self.end, d)
-        created_t, shipped_t, delivered_t, returned_t = ts(created), ts(shipped), ts(delivered), ts(returned)
-        lines["orders"].append(f"{oid}\t{uid}\t{status}\t{v.gender}\t{created_t}\t{returned_t}\t{shipped_t}\t"
-                               f"{delivered_t}\t{len(v.product_ids)}\n")
-        inv_ids, item_ids, rnd = self.ids["inventory_items"], self.ids["order_items"], self.rng.random
-        for pid in v.product_ids:
-            inv = inv_ids.take()
-            received = ts(created - d.initial_stock_age * rnd())
-            lines["inventory_items"].append(f"{inv}\t{pid}\t{received}\t{created_t}\t{self.stock_tail[pid]}\n")
-            lines["order_items"].append(f"{item_ids.take()}\t{oid}\t{uid}\t{pid}\t{inv}\t{status}\t{created_t}\t"
-                                        f"{shipped_t}\t{delivered_t}\t{returned_t}\t{self.price[pid]}\n")
+        state = order_state(self.order_fate.of(oid), v.order_ts, self.end, self.delays)
+        lines, rnd = self.lines, self.rng.random
+        lines["orders"].append(self._line("orders", oid, order_row(v, uid, state)))
+        inv_ids = [self.ids["inventory_items"].take() for _ in v.product_ids]
+        for inv, pid in zip(inv_ids, v.product_ids):
+            # a unit received a while before its sale (restocked), sold to exactly this item
+            received = v.order_ts - self.delays.initial_stock_age * rnd()
+            lines["inventory_items"].append(
+                self._line("inventory_items", inv, inventory_row(self.products[pid], received, v.order_ts)))
+        for row in order_item_rows(v, oid, uid, inv_ids, self.products, state):
+            lines["order_items"].append(self._line("order_items", self.ids["order_items"].take(), row))
+
+    def _line(self, table, id_, row):
+        return f"{id_}\t" + "\t".join([c(x) for c, x in zip(self.formats[table], row)]) + "\n"
 
     def finish(self):
         """Accounts whose closing is not due yet are written; the live ticks close them on time."""
