@@ -6,6 +6,7 @@ import time
 TABLES = ("users", "events", "orders", "order_items", "inventory_items", "products",
           "distribution_centers")
 OPS = ("insert", "update", "delete")
+BEHIND_S = 1.0   # lag from which the status line says plainly that the target rate is not met
 
 
 class Stats:
@@ -80,6 +81,8 @@ def format_text(s):
             f"{s['visits_per_s']:.2f}/s{recent}) rows {s['rows']} "
             f"({s['rows_per_s']:.0f}/s) | {tables} | errors {s['errors']} retries {s['retries']} "
             f"reconnects {s['reconnects']} | lag {s['lag_s']:.3f}s (max {s['max_lag_s']:.3f}s)")
+    if s["event"] == "status" and s["lag_s"] >= BEHIND_S:
+        line += f" | BEHIND SCHEDULE by {s['lag_s']:.1f}s: the database is not keeping up with the target rate"
     return line
 
 

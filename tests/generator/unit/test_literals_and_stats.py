@@ -38,3 +38,11 @@ def test_quiet_keeps_summary():
     log.info("hello")
     log.summary(stats.snapshot(final=True))
     assert out.getvalue().count("\n") == 1 and "summary" in out.getvalue()
+
+
+def test_status_says_when_behind_schedule():
+    stats = Stats(500.0)
+    stats.visit_done("ghost", 2.5)
+    assert "BEHIND SCHEDULE by 2.5s" in format_text(stats.snapshot())
+    stats.visit_done("ghost", 0.01)
+    assert "BEHIND" not in format_text(stats.snapshot())
