@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +31,8 @@ VISITS = int(os.environ.get("FLINK_TEST_VISITS", "4000"))   # 80 s at 50 visits/
 TOP_WINDOW_MINUTES = 1   # a short window, so that the test sees minutes leave it
 SETTLE_SECONDS = 150
 REPLAYED_PER_TOPIC = 400
+# To check that these tests catch a broken job, point them at a modified copy of flink/.
+SQL_DIR_ARGS = ["--sql-dir", os.environ["FLINK_TEST_SQL_DIR"]] if os.environ.get("FLINK_TEST_SQL_DIR") else []
 
 pytestmark = pytest.mark.stack
 
@@ -175,7 +177,7 @@ class Pipeline:
                                           "--max_iter", str(VISITS), "--status-interval", "20")],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            self.submitted = self.submit("--top-products-window", str(TOP_WINDOW_MINUTES))
+            self.submitted = self.submit("--top-products-window", str(TOP_WINDOW_MINUTES), *SQL_DIR_ARGS)
             log(self.submitted.stdout.strip().splitlines()[-1])
             out, _ = generator.communicate(timeout=VISITS / 50 * 2 + 120)
         except BaseException:
@@ -187,6 +189,44 @@ class Pipeline:
         sent = replay_suffix(self.bootstrap, [f"{self.prefix}.{self.schema}.{t}" for t in TABLES],
                              REPLAYED_PER_TOPIC)
         log(f"sent {sent} change events a second time (at-least-once redelivery)")
+        self.wait_until_consumed()
+
+    def wait_until_consumed(self, timeout=SETTLE_SECONDS):
+        """Waits until every job has committed offsets at the end of each source topic.
+
+        The Kafka source commits its offsets when a checkpoint completes, and a checkpoint completes
+        only after mini-batches are flushed and the upsert-kafka sink has flushed its writes, so then
+        the result topics hold the results of every change, the replayed duplicates included. Without
+        this, a comparison could pass on the results from before the duplicates arrived."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        sources = [f"{self.prefix}.{self.schema}.{t}" for t in TABLES]
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"flink-test-{uuid.uuid4().hex}"})
+        ends = {}
+        for topic in sources:
+            for p in consumer.list_topics(topic, timeout=30).topics[topic].partitions:
+                ends[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+        consumer.close()
+        reads = {}   # job group -> the source topics its SQL reads
+        for path in (ROOT / "flink" / "jobs").glob("*.sql"):
+            names = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", path.read_text()))
+            tables = {n.replace("_changes", "") for n in names} & set(TABLES)
+            assert tables, f"{path.name} reads no source table?"
+            reads[f"{self.prefix}.analytics.{path.stem}"] = {f"{self.prefix}.{self.schema}.{t}" for t in tables}
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = {}
+            for group, topics in reads.items():
+                fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+                committed = {(tp.topic, tp.partition): tp.offset for tp in fut.result().topic_partitions}
+                lag = sum(end - max(committed.get(tp, 0), 0) for tp, end in ends.items() if tp[0] in topics)
+                if lag > 0:
+                    behind[group] = f"{lag} changes behind"
+            if not behind:
+                log("every job has consumed every change (committed offsets at the topic ends)")
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"jobs did not catch up within {timeout} s: {behind}")
+            time.sleep(2)
 
     def stop(self):
         self.submit("--cancel", check=False)
