@@ -71,3 +71,32 @@ def test_reconnect_after_postgres_restart(start_gen, schema, db):
     # it kept writing after the restart
     last = db.scalar(f"SELECT extract(epoch FROM now() - max(created_at)) FROM \"{schema}\".events")
     assert last < 10
+
+
+def test_reconnect_after_backend_killed_repeatedly(start_gen, schema, db):
+    """The server ends the generator's session (as after a network cut or an admin kill) several
+    times, mid-visit at flat out: each visit is still written exactly once."""
+    p = start_gen("--schema", schema, "--no-create-topic", "--status-interval", "1", "--time-scale", "1000")
+    out = Reader(p.stderr)
+    out.start()
+    out.wait_for("streaming visits", 120)
+    kills = 0
+    for _ in range(5):
+        time.sleep(1.0)
+        back = sum("PostgreSQL is back" in ln for ln in out.lines)
+        kills += db.scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                           "WHERE application_name = 'thelook-datagen' AND pid <> pg_backend_pid()")
+        deadline = time.time() + 60
+        while sum("PostgreSQL is back" in ln for ln in out.lines) <= back and time.time() < deadline:
+            time.sleep(0.1)
+    assert kills >= 5
+    time.sleep(1.0)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    out.join(timeout=5)
+    summary = [ln for ln in out.lines if " summary " in ln][-1]
+    visits = int(summary.split(" visits ")[1].split()[0])
+    assert visits > 100
+    assert int(summary.split(" reconnects ")[1].split()[0]) >= 3
+    assert db.scalar(f'SELECT count(DISTINCT session_id) FROM "{schema}".events') == visits
+    assert db.invariants(schema) == {}
