@@ -13,21 +13,28 @@ from . import artifacts
 from .settings import cache_dir
 
 
-def _name(lay, service):
-    key = hashlib.sha1(f"{lay.java}|{lay.jars}|{lay.flink}|{service}".encode()).hexdigest()[:10]
+def _name(lay, service, jvm_options):
+    # an archive only maps into a JVM started with the same class path and compatible options
+    key = hashlib.sha1(f"{lay.java}|{lay.jars}|{lay.flink}|{service}|{' '.join(jvm_options)}".encode())
+    key = key.hexdigest()[:10]
     return f"{service}-{key}.jsa"
 
 
-def jvm_flags(lay, service):
+def jvm_flags(lay, service, jvm_options=()):
     # the JVM's cds log lines (classes it skips while dumping) are noise in the service logs
-    shared = cache_dir() / "cds" / _name(lay, service)
+    shared = cache_dir() / "cds" / _name(lay, service, jvm_options)
     if shared.exists():
         return [f"-XX:SharedArchiveFile={shared}", "-Xlog:cds*=off"]
     if artifacts.fetched:
         return []
-    local = lay.data / "cds" / _name(lay, service)
+    local = lay.data / "cds" / _name(lay, service, jvm_options)
     local.parent.mkdir(parents=True, exist_ok=True)
     return [f"-XX:ArchiveClassesAtExit={local}", "-Xlog:cds*=off"]
+
+
+def discard(data, service):
+    for archive in (data / "cds").glob(f"{service}-*.jsa") if (data / "cds").exists() else ():
+        archive.unlink()
 
 
 def publish(data):

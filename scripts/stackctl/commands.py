@@ -170,6 +170,8 @@ def down(args):
                         server.stopProcess(name, True)
                     except xmlrpc.client.Fault as fault:
                         say(f"  {name}: {fault.faultString}")
+                    if server.getProcessInfo(name)["exitstatus"] not in (0, 143):
+                        cds.discard(data, name)  # killed: an archive it was writing may be cut short
             server.shutdown()
         elif ours:
             os.kill(sup, signal.SIGTERM)

@@ -212,10 +212,11 @@ def init_flink(lay, ports):
     java_opts = _dist_java_opts(lay.flink / "conf" / "config.yaml")
     settings = {
         "env.java.opts.all": java_opts,
-        "env.java.opts.jobmanager": " ".join([*CONTROL_PLANE_JVM, *cds.jvm_flags(lay, "jobmanager")]),
+        "env.java.opts.jobmanager": " ".join([*CONTROL_PLANE_JVM,
+                                              *cds.jvm_flags(lay, "jobmanager", CONTROL_PLANE_JVM)]),
         "env.java.opts.taskmanager": " ".join(cds.jvm_flags(lay, "taskmanager")),
         "env.java.opts.sql-gateway": " ".join(["-Xms128m", "-Xmx384m", *CONTROL_PLANE_JVM,
-                                               *cds.jvm_flags(lay, "sql-gateway")]),
+                                               *cds.jvm_flags(lay, "sql-gateway", CONTROL_PLANE_JVM)]),
         "jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": ports["flink_rpc"],
         "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
         "jobmanager.execution.failover-strategy": "region",
@@ -265,6 +266,10 @@ def definitions(lay, ports, pg_env):
     java = str(lay.java / "bin" / "java")
     log4j = f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}"
     classpath = str(lay.jars / "kafka" / "*")
+
+    def kafka_jvm(heap, name):
+        return [java, *heap.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, name, JVM_COMMON.split()),
+                log4j, "-cp", classpath]
     flink_env = {"JAVA_HOME": str(lay.java), "FLINK_CONF_DIR": str(lay.data / "flink" / "conf"),
                  "FLINK_LOG_DIR": str(lay.logs / "flink"), "FLINK_PID_DIR": str(lay.run),
                  "FLINK_IDENT_STRING": "thelook"}
@@ -282,13 +287,11 @@ def definitions(lay, ports, pg_env):
         # SIGINT is PostgreSQL's fast shutdown: it does not wait for Debezium's connections to end
         Service("postgres", postgres, user="postgres" if _postgres_owner() else "", stopsignal="INT",
                 timeout=60),
-        Service("kafka", [java, *KAFKA_HEAP.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, "kafka"), log4j,
-                          "-cp", classpath,
+        Service("kafka", [*kafka_jvm(KAFKA_HEAP, "kafka"),
                           "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=180),
         Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground"], env=flink_env),
         Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground"], env=flink_env),
-        Service("connect", [java, *CONNECT_HEAP.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, "connect"), log4j,
-                            "-cp", classpath,
+        Service("connect", [*kafka_jvm(CONNECT_HEAP, "connect"),
                             "org.apache.kafka.connect.cli.ConnectDistributed",
                             str(lay.data / "connect" / "connect.properties")],
                 env=pg_env, after=("kafka",)),

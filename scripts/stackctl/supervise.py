@@ -59,7 +59,9 @@ def write_conf(data, services, base_path):
         lines += [
             f"[program:{svc.name}]", f"command={_quote(shlex.join(svc.command))}", f"directory={_quote(data)}",
             "autostart=false", "autorestart=false", "startsecs=2", "startretries=0",
-            f"stopsignal={svc.stopsignal}", "stopwaitsecs=40", "stopasgroup=true", "killasgroup=true",
+            # a JVM writing its class archive at exit (cds.py) may need a while on a busy machine
+            f"stopsignal={svc.stopsignal}", "stopwaitsecs=90", "stopasgroup=true", "killasgroup=true",
+            "exitcodes=0,143",
             "redirect_stderr=true", f"stdout_logfile={_quote(logs / (svc.name + '.log'))}",
             "stdout_logfile_maxbytes=50MB", "stdout_logfile_backups=2",
             "environment=" + ",".join(f'{k}="{_quote(v)}"' for k, v in env.items()),
