@@ -77,5 +77,8 @@ def _run(settings, log):
         summary = runner.run()
     except Stopped:
         summary = runner.stats.snapshot(final=True)
+    except UserError:
+        log.summary(runner.stats.snapshot(final=True))  # what was written before giving up
+        raise
     log.summary(summary)
     return 0
