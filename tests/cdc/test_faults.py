@@ -29,6 +29,7 @@ def test_restart_mid_run_loses_no_change(pipeline, service):
                              background=True)
     pipeline.wait_for_tables()
     pipeline.register()
+    pipeline.wait_until_snapshot_committed()  # a fault before that restarts the snapshot: see conftest
     pipeline.wait_until_streaming("orders")
     time.sleep(3)
     assert gen.poll() is None, "the generator must still be writing when the fault hits"

@@ -88,3 +88,13 @@ def test_replay_flags_a_gap_in_a_rows_history_and_differences():
     assert rp.before_mismatch_count == 1
     result = compare(rp, {(1,): (1, "Returned", parse_iso_instant("2026-01-01T00:00:00Z")), (2,): (2, "x", None)})
     assert result["different"] == 1 and result["missing"] == 1 and result["different_examples"][0][1][0][0] == "status"
+
+
+def test_a_second_snapshot_is_counted_and_cannot_express_deletes():
+    rp = TableReplay(_table())
+    a = {"id": 1, "status": "Processing", "ts": "2026-01-01T00:00:00Z"}
+    b = {"id": 2, "status": "Processing", "ts": "2026-01-01T00:00:00Z"}
+    for key_id, image, lsn in ((1, a, 100), (2, b, 100), (2, b, 500)):  # row 1 deleted between the snapshots,
+        rp.apply(json.dumps({"id": key_id}).encode(), _event("r", None, image, 7, lsn), None, None)  # its DELETE lost
+    assert len(rp.snapshot_lsns) == 2
+    assert compare(rp, {(2,): (2, "Processing", parse_iso_instant("2026-01-01T00:00:00Z"))})["extra"] == 1

@@ -238,6 +238,7 @@ def build_result(args, tables, replays, rows, topic_of, partitions, stream, read
             "before_checked": rp.before_checked, "before_missing": rp.before_missing,
             "before_mismatch": rp.before_mismatch_count, "before_mismatch_examples": rp.before_mismatch,
             "undecodable": rp.undecodable, "latency": report.latency_summary(rp.latencies),
+            "snapshots": len(rp.snapshot_lsns),
             **cmp,
         }
         results.append(entry)

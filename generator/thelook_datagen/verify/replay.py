@@ -39,6 +39,7 @@ class TableReplay:
         self.first_ts = None
         self.last_ts = None
         self.undecodable = []
+        self.snapshot_lsns = set()    # one LSN per snapshot run of the connector
         names = [c.name for c in table.columns]
         self._names = names
         self._key_names = table.key
@@ -73,6 +74,8 @@ class TableReplay:
         lsn = source.get("lsn")
         txid = source.get("txId")
         streamed = op != "r"
+        if not streamed and lsn is not None:
+            self.snapshot_lsns.add(lsn)
         if streamed and op in ("c", "u", "d") and timestamp_ms is not None and source.get("ts_ms") is not None:
             self.latencies.append(timestamp_ms - source["ts_ms"])
             self.first_ts = source["ts_ms"] if self.first_ts is None else min(self.first_ts, source["ts_ms"])

@@ -61,6 +61,12 @@ def render(result, out):
         w("\nexamples:\n")
         for p in problems[:60]:
             w(f"  {p}\n")
+    resnap = {t["table"]: t["snapshots"] for t in result["tables"] if t.get("snapshots", 0) > 1}
+    if resnap:
+        w("\nnote: the topics hold more than one snapshot (" + ", ".join(f"{k}: {v}" for k, v in resnap.items())
+          + "): the connector snapshotted again, e.g. after failing before its first snapshot was committed.\n"
+          "  A snapshot carries no DELETE for rows removed since the last event the topics hold, so such rows\n"
+          "  stay in every consumer's state and show up here as 'extra'.\n")
     b = result["before_images"]
     w(f"\nbefore-images: {b['checked']} UPDATE/DELETE events; {b['missing']} without a full before-image; "
       f"{b['mismatch']} not equal to the replayed previous state\n")
