@@ -120,7 +120,7 @@ class Bench:
             c.close()
 
     def cleanup(self):
-        self.register("--delete")
+        self.register("--delete", "--reset-offsets")
         for _ in range(60):
             if not self.sql("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (self.slot,)):
                 break

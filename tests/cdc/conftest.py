@@ -121,24 +121,6 @@ class Pipeline:
             time.sleep(0.5)
         raise AssertionError(f"tables of schema {self.schema} not created within {timeout}s")
 
-    def confirmed_lsn(self):
-        row = self.sql("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = %s", (self.slot,))
-        return int(row[0][0]) if row and row[0][0] is not None else None
-
-    def wait_until_snapshot_committed(self, timeout=180):
-        """Until the connector has committed a streaming offset (the slot's confirmed LSN moves past its
-        creation point). Before that, a failing task starts the initial snapshot over, and a second
-        snapshot cannot express the rows deleted in between: verify then reports them as extra."""
-        start = self.confirmed_lsn()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            now = self.confirmed_lsn()
-            if start is not None and now is not None and now > start:
-                return
-            start = start if start is not None else now
-            time.sleep(0.5)
-        raise AssertionError(f"the connector did not commit its initial snapshot within {timeout}s")
-
     def wait_until_streaming(self, table="orders", minimum=1, timeout=120):
         """Waits until the connector has delivered `minimum` streamed changes (not snapshot reads) of a table."""
         from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
@@ -171,7 +153,8 @@ class Pipeline:
                     p.wait(20)
                 except subprocess.TimeoutExpired:
                     p.kill()
-        subprocess.run([sys.executable, str(REGISTER), "--name", self.name, "--delete", "--timeout", "30"],
+        subprocess.run([sys.executable, str(REGISTER), "--name", self.name, "--delete", "--reset-offsets",
+                        "--timeout", "30"],
                        env=self.env, capture_output=True, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
