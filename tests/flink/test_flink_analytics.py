@@ -139,6 +139,8 @@ class Pipeline:
         self.env = dict(os.environ, **stack_env)
         self.bootstrap = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
         self.generator_summary = ""
+        self.can_restart = False
+        self.restarted_taskmanager = False
 
     def pg(self):
         conn = psycopg2.connect(host=self.env["PGHOST"], port=self.env["PGPORT"], user=self.env["PGUSER"],
@@ -179,6 +181,8 @@ class Pipeline:
         try:
             self.submitted = self.submit("--top-products-window", str(TOP_WINDOW_MINUTES), *SQL_DIR_ARGS)
             log(self.submitted.stdout.strip().splitlines()[-1])
+            if self.can_restart:
+                self.crash_taskmanager_midway(generator)
             out, _ = generator.communicate(timeout=VISITS / 50 * 2 + 120)
         except BaseException:
             generator.kill()
@@ -228,6 +232,33 @@ class Pipeline:
                 raise AssertionError(f"jobs did not catch up within {timeout} s: {behind}")
             time.sleep(2)
 
+    def crash_taskmanager_midway(self, generator):
+        """Restarts Flink's TaskManager while the generator runs: every job fails over and resumes
+        from its last checkpoint, re-reading (and re-emitting) what came after it."""
+        time.sleep(min(30, VISITS / 50 / 3))
+        assert generator.poll() is None, "the generator ended before the TaskManager restart"
+        self.checkpoints_before = self.completed_checkpoints()
+        log("restarting the Flink TaskManager mid-run")
+        run([ROOT / "scripts" / "stack", "restart", "taskmanager"], self.env)
+        self.restarted_taskmanager = True
+
+    def completed_checkpoints(self):
+        counts = {}
+        for job in requests.get(self.env["FLINK_URL"] + "/jobs/overview", timeout=10).json()["jobs"]:
+            if job["name"].startswith(self.prefix + ".") and job["state"] == "RUNNING":
+                info = requests.get(f"{self.env['FLINK_URL']}/jobs/{job['jid']}/checkpoints", timeout=10).json()
+                counts[job["name"]] = info["counts"]["completed"]
+        return counts
+
+    def restored_jobs(self):
+        restored = []
+        for job in requests.get(self.env["FLINK_URL"] + "/jobs/overview", timeout=10).json()["jobs"]:
+            if job["name"].startswith(self.prefix + ".") and job["state"] == "RUNNING":
+                info = requests.get(f"{self.env['FLINK_URL']}/jobs/{job['jid']}/checkpoints", timeout=10).json()
+                if (info.get("latest") or {}).get("restored"):
+                    restored.append(job["name"])
+        return sorted(restored)
+
     def stop(self):
         self.submit("--cancel", check=False)
         run([sys.executable, REGISTER, "--name", self.connector, "--delete"], self.env, check=False)
@@ -272,8 +303,12 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack_env):
+def pipeline(stack_env, request):
     p = Pipeline(stack_env)
+    # The TaskManager crash needs the local launcher; against compose the rest of the test still runs.
+    p.can_restart = (request.config.getoption("--stack") == "local"
+                     and subprocess.run([ROOT / "scripts" / "stack", "status", "--quiet"],
+                                        capture_output=True).returncode == 0)
     try:
         p.start()
         yield p
@@ -451,6 +486,15 @@ def test_stock_per_distribution_centre_equals_database(pipeline):
     for (dc_id,), row in expected.items():
         row["written_off"] = sum(1 for dc in deleted.values() if dc == dc_id)
     settle(lambda: diff(expected, kafka_table(pipeline, "stock_per_dc", keys), fields), "stock_per_dc")
+
+
+def test_jobs_resumed_from_checkpoints_after_taskmanager_crash(pipeline):
+    if not pipeline.restarted_taskmanager:
+        pytest.skip("the TaskManager restart needs the local stack launcher (scripts/stack)")
+    assert all(n > 0 for n in pipeline.checkpoints_before.values()) and len(pipeline.checkpoints_before) == 5, \
+        f"not every job had a checkpoint before the crash: {pipeline.checkpoints_before}"
+    restored = pipeline.restored_jobs()
+    assert len(restored) == 5, f"jobs restored from a checkpoint: {restored}"
 
 
 # ---------------------------------------------------------------- the submit script
