@@ -119,14 +119,16 @@ OPTIONS = [
     (("--topic-replication-factor",), "topic_replication_factor", "THELOOK_TOPIC_REPLICATION_FACTOR",
      _number(int, 1), 1, "replication factor of each created topic", {}),
     (("--topic-config",), "topic_config", "THELOOK_TOPIC_CONFIG", _key_value, None,
-     "topic config KEY=VALUE for created topics, repeatable (env: comma-separated)", {"action": "append"}),
+     "topic config KEY=VALUE for created topics, repeatable (env: comma-separated)",
+     {"action": "append", "metavar": "KEY=VALUE"}),
     (("--kafka-config",), "kafka_config", None, _key_value, None,
      "Kafka client setting KEY=VALUE (security.protocol, sasl.mechanism, ssl.ca.location, ...), "
-     f"repeatable (env: {KAFKA_ENV_PREFIX}<KEY>)", {"action": "append"}),
+     f"repeatable (env: {KAFKA_ENV_PREFIX}<KEY>, dots as underscores)", {"action": "append", "metavar": "KEY=VALUE"}),
     (("--kafka-timeout",), "kafka_timeout", "THELOOK_KAFKA_TIMEOUT", _number(float, 0, lo_open=True), 30.0,
      "seconds to wait for the Kafka broker before giving up", {}),
     (("--seed",), "seed", "THELOOK_SEED", _number(int), None,
-     "random seed: the same options give the same users, orders, products and statuses", {}),
+     "random seed: the same options give the same users, sessions, orders, products and, at a set "
+     "--avg-qps, statuses (flat out, lifecycle timing follows the database's speed)", {}),
     (("--time-scale",), "time_scale", "THELOOK_TIME_SCALE", _number(float, 0, lo_open=True),
      DEFAULT_TIME_SCALE, "shop seconds per real second for lifecycle delays (shipping after 1 shop "
      "day, delivery 2 days later, ...); default 8640 = a shop day lasts 10 s; 1 = real time", {}),
