@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from . import commands
+from . import inspect_stack, lifecycle, teardown
 from .settings import StackError
 
 
@@ -32,7 +32,9 @@ def main(argv=None):
     p.add_argument("service")
     args = parser.parse_args(argv)
     try:
-        return getattr(commands, args.command)(args)
+        command = {"up": lifecycle.up, "restart": lifecycle.restart, "down": teardown.down,
+                   "status": inspect_stack.status, "logs": inspect_stack.logs, "env": inspect_stack.env}
+        return command[args.command](args)
     except StackError as exc:
         sys.stderr.write(f"[stack] error: {exc}\n")
         if exc.log:

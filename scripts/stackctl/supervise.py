@@ -12,6 +12,9 @@ from supervisor.xmlrpc import SupervisorTransport
 from .settings import StackError
 
 FAILED_STATES = ("EXITED", "FATAL", "BACKOFF", "STOPPED", "UNKNOWN")
+# set in every service's environment (inherited by its children) so that `down` can find them
+# even if supervisord itself has died
+MARKER = "THELOOK_SUPERVISED_BY"
 
 
 def conf_path(data):
@@ -55,7 +58,7 @@ def write_conf(data, services, base_path):
               "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
               "[supervisorctl]", f"serverurl=unix://{_quote(socket_path(data))}", ""]
     for svc in services:
-        env = {"PATH": base_path, "LANG": "C.UTF-8", **svc.env}
+        env = {"PATH": base_path, "LANG": "C.UTF-8", MARKER: str(data), **svc.env}
         lines += [
             f"[program:{svc.name}]", f"command={_quote(shlex.join(svc.command))}", f"directory={_quote(data)}",
             "autostart=false", "autorestart=false", "startsecs=2", "startretries=0",
@@ -127,6 +130,13 @@ def start_time(pid):
         return None
 
 
+def parent(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def tree(root_pid):
     """{pid: start_time} of root_pid and every process below it."""
     children = {}
@@ -143,6 +153,20 @@ def tree(root_pid):
         if started is not None:
             found[pid] = started
             todo += children.get(pid, [])
+    return found
+
+
+def orphans(data):
+    """{pid: start_time} of processes left from a supervisord that died (they carry its marker variable)."""
+    marker = f"{MARKER}={data}".encode() + b"\0"
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ and int(entry.name) not in found:
+            found.update(tree(int(entry.name)))
     return found
 
 

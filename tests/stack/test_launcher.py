@@ -219,8 +219,13 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     assert "[stack] error: postgres failed: the process ended" in result.stderr
     assert f"[stack] log: {data / 'logs' / 'postgres.log'}" in result.stderr
     assert 'unrecognized configuration parameter "no_such_setting"' in result.stderr
-    tree = descendants(int((data / "run" / "supervisord.pid").read_text()))
+    supervisord = int((data / "run" / "supervisord.pid").read_text())
+    tree = descendants(supervisord)
 
+    # even without its supervisord (killed here), `down` finds and stops what `up` started
+    os.kill(supervisord, signal.SIGKILL)
+    time.sleep(1)
+    assert "processes of it left" in stack("status", env=env).stdout
     result = stack("down", "--wipe", env=env)
     assert result.returncode == 0, result.stderr
     assert alive(tree) == []

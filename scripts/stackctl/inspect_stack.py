@@ -1,0 +1,63 @@
+"""`status`, `logs` and `env`: read-only views of a stack instance."""
+import os
+import shlex
+
+from . import probes, supervise
+from .instance import layout_from_state
+from .settings import SERVICE_PORTS, SERVICES, State, StackError, data_dir
+
+
+def status(args):
+    data = data_dir()
+    state = State.load(data)
+    if not state or not state.paths:
+        if not args.quiet:
+            print(f"no stack in {data} (run scripts/stack up)")
+        return 3
+    server = supervise.proxy(data)
+    info = {p["name"]: p for p in server.getAllProcessInfo()} if server else {}
+    lay = layout_from_state(state)
+    healthy = True
+    rows = []
+    for name in SERVICES:
+        proc = info.get(name, {})
+        st = proc.get("statename", "STOPPED")
+        health = "-"
+        if st == "RUNNING":
+            health = probes.check(name, state.ports, lay.pg_bin) or "healthy"
+        healthy &= health == "healthy"
+        port = ",".join(str(state.ports[p]) for p in SERVICE_PORTS[name]) or "-"
+        rows.append((name, st.lower(), str(proc.get("pid") or "-"), port, health))
+    if not args.quiet:
+        note = ""
+        if not server:
+            left = supervise.orphans(data)
+            note = (f" (supervisord not running; {len(left)} processes of it left: scripts/stack down)" if left
+                    else " (supervisord not running)")
+        print(f"stack in {data}{note}")
+        print(f"{'SERVICE':12} {'STATE':9} {'PID':>8} {'PORT':11} HEALTH")
+        for row in rows:
+            print(f"{row[0]:12} {row[1]:9} {row[2]:>8} {row[3]:11} {row[4]}")
+    return 0 if healthy else 1
+
+
+def logs(args):
+    state = State.load(data_dir())
+    if args.service not in SERVICES + ("supervisord",):
+        raise StackError(f"unknown service {args.service!r} (one of: {', '.join(SERVICES)})")
+    log = data_dir() / "logs" / f"{args.service}.log"
+    if not state or not log.exists():
+        raise StackError(f"no log for {args.service} in {data_dir() / 'logs'}")
+    cmd = ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [str(log)]
+    os.execvp("tail", cmd)
+
+
+def env(args):
+    state = State.load(data_dir())
+    if not state or not state.ports:
+        raise StackError(f"no stack in {data_dir()}: run scripts/stack up")
+    for key, value in state.env_exports().items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+

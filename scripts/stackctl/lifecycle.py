@@ -1,0 +1,133 @@
+"""`up` and `restart`: start services in dependency order and wait until each answers."""
+import os
+import time
+import xmlrpc.client
+
+from . import probes, services, supervise
+from .instance import base_path, instance_lock, layout, layout_from_state, pg_env
+from .settings import (PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError, cache_dir, data_dir,
+                       ports_from_env, read_pins)
+from .ui import say
+
+
+def _explicit_port_mismatch(state):
+    wanted = ports_from_env()
+    return [f"{var}={wanted[name]} (running: {state.ports[name]})"
+            for name, (var, _) in PORT_VARS.items()
+            if os.environ.get(var) and wanted[name] != state.ports.get(name)]
+
+
+def up(args):
+    t0 = time.monotonic()
+    data = data_dir()
+    with instance_lock(data):
+        pins = read_pins()
+        state = State.load(data)
+        server = supervise.proxy(data)
+        if server and state:
+            mismatch = _explicit_port_mismatch(state)
+            if mismatch:
+                raise StackError(f"the stack in {data} is running with other ports: {', '.join(mismatch)}; "
+                                 "run `scripts/stack down` first")
+            ports = state.ports
+        else:
+            ports = ports_from_env()
+        lay = layout(data, pins)
+        defs = services.definitions(lay, ports, pg_env(ports))
+        state = State(data, ports, {"java": str(lay.java), "pg_bin": str(lay.pg_bin), "jars": str(lay.jars),
+                                    "flink": str(lay.flink), "cache": str(cache_dir())})
+        if not server:
+            if supervise.orphans(data):
+                raise StackError(f"services of an earlier `up` in {data} still run without their supervisord: "
+                                 "run `scripts/stack down` first")
+            _check_ports_free(ports)
+            for d in ("logs", "run"):
+                (data / d).mkdir(parents=True, exist_ok=True)
+            services.init_postgres(lay)
+            services.init_kafka(lay, ports)
+            services.init_connect(lay, ports)
+            services.init_flink(lay, ports)
+            supervise.write_conf(data, defs, base_path(lay))
+            state.save()
+            say(f"starting supervisord for {data}")
+            server = supervise.start_supervisord(data, base_path(lay))
+        state.save()
+        _start_and_wait(server, defs, lay, ports, t0)
+        state.save()
+        say(f"all {len(defs)} services healthy after {time.monotonic() - t0:.0f}s "
+            f"(data {data}); point tools at it with: eval \"$(scripts/stack env)\"")
+    return 0
+
+
+def _check_ports_free(ports):
+    for svc in SERVICES:
+        for name in SERVICE_PORTS[svc]:
+            if not probes.port_free(ports[name]):
+                var = PORT_VARS[name][0]
+                raise StackError(f"{svc} cannot start: port {ports[name]} on 127.0.0.1 is already in use "
+                                 f"by another process (choose another with {var})")
+
+
+def _start_and_wait(server, defs, lay, ports, t0):
+    started, ready = {}, set()
+    last_report = time.monotonic()
+    while len(ready) < len(defs):
+        info = {p["name"]: p for p in server.getAllProcessInfo()}
+        now = time.monotonic()
+        for svc in defs:
+            if svc.name in started or not all(dep in ready for dep in svc.after):
+                continue
+            if info[svc.name]["statename"] not in ("RUNNING", "STARTING"):
+                say(f"starting {svc.name}")
+                try:
+                    server.startProcess(svc.name, False)
+                except xmlrpc.client.Fault as fault:
+                    _fail(lay, svc.name, f"supervisord could not start it ({fault.faultString})")
+            started[svc.name] = now
+        info = {p["name"]: p for p in server.getAllProcessInfo()}
+        for svc in defs:
+            if svc.name not in started or svc.name in ready:
+                continue
+            proc = info[svc.name]
+            if proc["statename"] in supervise.FAILED_STATES:
+                _fail(lay, svc.name, f"the process ended ({proc['statename']}: {proc['description']})")
+            reason = probes.check(svc.name, ports, lay.pg_bin) if proc["statename"] == "RUNNING" else "starting"
+            if reason is None:
+                if svc.name == "postgres":
+                    services.bootstrap_database(lay, ports["pg"])
+                ready.add(svc.name)
+                say(f"{svc.name} ready (pid {proc['pid']}) after {now - t0:.0f}s")
+            elif now - started[svc.name] > svc.timeout:
+                _fail(lay, svc.name, f"not ready after {svc.timeout}s: {reason}")
+        if time.monotonic() - last_report >= 5 and len(ready) < len(defs):
+            waiting = [f"{s.name} {time.monotonic() - started[s.name]:.0f}s" for s in defs
+                       if s.name in started and s.name not in ready]
+            say(f"waiting ({time.monotonic() - t0:.0f}s): " + ", ".join(waiting))
+            last_report = time.monotonic()
+        if len(ready) < len(defs):
+            time.sleep(0.5)
+
+
+def _fail(lay, name, reason):
+    raise StackError(f"{name} failed: {reason}", log=lay.logs / f"{name}.log")
+
+
+def restart(args):
+    data = data_dir()
+    with instance_lock(data):
+        state = State.load(data)
+        server = supervise.proxy(data)
+        if not state or not server:
+            raise StackError(f"no running stack in {data}")
+        if args.service not in SERVICES:
+            raise StackError(f"unknown service {args.service!r} (one of: {', '.join(SERVICES)})")
+        lay = layout_from_state(state)
+        t0 = time.monotonic()
+        info = {p["name"]: p for p in server.getAllProcessInfo()}
+        if info[args.service]["statename"] in ("RUNNING", "STARTING"):
+            say(f"stopping {args.service} (pid {info[args.service]['pid']})")
+            server.stopProcess(args.service, True)
+        defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports)) if s.name == args.service]
+        defs[0].after = ()
+        _start_and_wait(server, defs, lay, state.ports, t0)
+    return 0
