@@ -16,7 +16,16 @@ def main(argv=None):
     parser = Parser(prog="scripts/stack", description=(
         "Runs PostgreSQL, Kafka (KRaft), Kafka Connect with Debezium, and a Flink session cluster with its "
         "SQL gateway as local processes. Data in THELOOK_STACK_DIR (default .stack/), artifacts cached in "
-        "THELOOK_CACHE_DIR (default ~/.cache/thelook-cdc); ports from THELOOK_*_PORT."))
+        "THELOOK_CACHE_DIR (default ~/.cache/thelook-cdc); versions from the repo's .env."),
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+        "environment:\n"
+        "  THELOOK_STACK_DIR   data, logs and state of this instance (default <repo>/.stack)\n"
+        "  THELOOK_PG_PORT 5432, THELOOK_KAFKA_PORT 9092, THELOOK_KAFKA_CONTROLLER_PORT 9093,\n"
+        "  THELOOK_CONNECT_PORT 8083, THELOOK_FLINK_PORT 8081, THELOOK_FLINK_RPC_PORT 6123,\n"
+        "  THELOOK_SQL_GATEWAY_PORT 8084   ports on 127.0.0.1 (read by `up`; later commands use the saved ones)\n"
+        "  THELOOK_CACHE_DIR   assembled jars, Flink and JVM class archives (default ~/.cache/thelook-cdc)\n"
+        "  THELOOK_MAVEN_REPO  Maven's local repository (default ~/.m2/repository)\n"
+        "  THELOOK_JAVA_HOME   a Java of JAVA_MAJOR from .env (default: found under /usr/lib/jvm)"))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("up", help="start every service (idempotent) and wait until all are healthy")
     p = sub.add_parser("down", help="stop what `up` started; data is kept unless --wipe")
