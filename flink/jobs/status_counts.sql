@@ -15,7 +15,13 @@ CREATE TEMPORARY TABLE status_counts (
   'value.format' = 'json'
 );
 
+-- One aggregation over both tables (not a UNION of two aggregations): its key (entity, status) is
+-- the topic's key, so an update is written as one new value, never as a tombstone and a value.
 INSERT INTO status_counts
-SELECT 'orders', status, COUNT(*) FROM orders GROUP BY status
-UNION ALL
-SELECT 'order_items', status, COUNT(*) FROM order_items GROUP BY status;
+SELECT entity, status, COUNT(*)
+FROM (
+  SELECT 'orders' AS entity, status FROM orders
+  UNION ALL
+  SELECT 'order_items' AS entity, status FROM order_items
+)
+GROUP BY entity, status;

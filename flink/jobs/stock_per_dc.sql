@@ -23,29 +23,33 @@ CREATE TEMPORARY TABLE stock_per_dc (
   'value.format' = 'json'
 );
 
-CREATE TEMPORARY VIEW stock AS
-SELECT product_distribution_center_id AS dc_id,
-       SUM(CASE WHEN sold_at IS NULL THEN 1 ELSE 0 END) AS in_stock,
-       SUM(CASE WHEN sold_at IS NULL THEN 0 ELSE 1 END) AS sold
-FROM inventory_items
-GROUP BY product_distribution_center_id;
-
+-- One aggregation per centre over two inputs: the inventory changelog (rows counted while they
+-- exist) and the write-off events (each counted once for good). Its key is the topic's key, so a
+-- change is written as one new value; joins of the three counts would write a tombstone first.
 CREATE TEMPORARY VIEW write_offs AS
-SELECT dc_id, COUNT(*) AS written_off
+SELECT item_id, dc_id
 FROM (
   SELECT `before`.id AS item_id, `before`.product_distribution_center_id AS dc_id,
          ROW_NUMBER() OVER (PARTITION BY `before`.id ORDER BY proc_time ASC) AS rn
   FROM inventory_items_changes
   WHERE `op` = 'd' AND `before`.sold_at IS NULL
 )
-WHERE rn = 1
+WHERE rn = 1;
+
+CREATE TEMPORARY VIEW stock AS
+SELECT dc_id, SUM(in_stock) AS in_stock, SUM(sold) AS sold, SUM(written_off) AS written_off
+FROM (
+  SELECT product_distribution_center_id AS dc_id,
+         CASE WHEN sold_at IS NULL THEN 1 ELSE 0 END AS in_stock,
+         CASE WHEN sold_at IS NULL THEN 0 ELSE 1 END AS sold,
+         0 AS written_off
+  FROM inventory_items
+  UNION ALL
+  SELECT dc_id, 0, 0, 1 FROM write_offs
+)
 GROUP BY dc_id;
 
 INSERT INTO stock_per_dc
-SELECT dc.id, dc.name,
-       CAST(COALESCE(s.in_stock, 0) AS BIGINT),
-       CAST(COALESCE(s.sold, 0) AS BIGINT),
-       COALESCE(w.written_off, 0)
-FROM distribution_centers AS dc
-LEFT JOIN stock AS s ON s.dc_id = dc.id
-LEFT JOIN write_offs AS w ON w.dc_id = dc.id;
+SELECT dc.id, dc.name, CAST(s.in_stock AS BIGINT), CAST(s.sold AS BIGINT), CAST(s.written_off AS BIGINT)
+FROM stock AS s
+JOIN distribution_centers AS dc ON dc.id = s.dc_id;

@@ -44,26 +44,27 @@ GROUP BY product_id, FLOOR(created_at TO MINUTE);
 CREATE TEMPORARY VIEW shop_clock AS
 SELECT MAX(FLOOR(created_at TO MINUTE)) AS current_minute FROM order_items;
 
+-- Grouped by product only (the window is carried as a value), so that when the clock moves a
+-- product's row is updated rather than deleted and inserted again.
 CREATE TEMPORARY VIEW product_last_hour AS
-SELECT pm.product_id, c.current_minute,
+SELECT pm.product_id, MAX(c.current_minute) AS current_minute,
        SUM(pm.revenue) AS revenue, SUM(pm.items) AS items
 FROM product_minutes AS pm
 JOIN shop_clock AS c
   ON pm.bucket > c.current_minute - INTERVAL '${TOP_PRODUCTS_WINDOW_MINUTES}' MINUTE
  AND pm.bucket <= c.current_minute
-GROUP BY pm.product_id, c.current_minute;
+GROUP BY pm.product_id;
 
-CREATE TEMPORARY VIEW top_10 AS
-SELECT * FROM (
-  SELECT product_id, current_minute, revenue, items,
-         ROW_NUMBER() OVER (ORDER BY revenue DESC, product_id ASC) AS rn
-  FROM product_last_hour
-) WHERE rn <= 10;
-
+-- Product details are joined before ranking: the rank is then the last step and its key (rank)
+-- is the topic's key, so a new leader is written as one new value per rank, not a tombstone first.
 INSERT INTO top_products_last_hour
-SELECT t.rn, t.product_id, p.name, p.brand, p.department, p.category,
-       CAST(t.revenue AS DECIMAL(14, 2)), t.items,
-       CAST(t.current_minute - INTERVAL '${TOP_PRODUCTS_WINDOW_MINUTES}' MINUTE + INTERVAL '1' MINUTE AS TIMESTAMP_LTZ(3)),
-       CAST(t.current_minute + INTERVAL '1' MINUTE AS TIMESTAMP_LTZ(3))
-FROM top_10 AS t
-JOIN products AS p ON t.product_id = p.id;
+SELECT rn, product_id, name, brand, department, category, CAST(revenue AS DECIMAL(14, 2)), items,
+       CAST(current_minute - INTERVAL '${TOP_PRODUCTS_WINDOW_MINUTES}' MINUTE + INTERVAL '1' MINUTE AS TIMESTAMP_LTZ(3)),
+       CAST(current_minute + INTERVAL '1' MINUTE AS TIMESTAMP_LTZ(3))
+FROM (
+  SELECT l.product_id, p.name, p.brand, p.department, p.category, l.revenue, l.items, l.current_minute,
+         ROW_NUMBER() OVER (ORDER BY l.revenue DESC, l.product_id ASC) AS rn
+  FROM product_last_hour AS l
+  JOIN products AS p ON l.product_id = p.id
+)
+WHERE rn <= 10;

@@ -488,6 +488,15 @@ def test_stock_per_distribution_centre_equals_database(pipeline):
     settle(lambda: diff(expected, kafka_table(pipeline, "stock_per_dc", keys), fields), "stock_per_dc")
 
 
+@pytest.mark.parametrize("job", ["revenue_per_minute", "status_counts", "stock_per_dc"])
+def test_an_update_is_one_new_value_not_a_tombstone_first(pipeline, job):
+    """Keys of these results never disappear in this run, so a tombstone would mean the job
+    writes an update as delete-then-insert: consumers would see the key vanish for a moment."""
+    records = read_topic(pipeline.bootstrap, f"{pipeline.prefix}.analytics.{job}")
+    assert records
+    assert sum(1 for _, _, value in records if value is None) == 0
+
+
 def test_jobs_resumed_from_checkpoints_after_taskmanager_crash(pipeline):
     if not pipeline.restarted_taskmanager:
         pytest.skip("the TaskManager restart needs the local stack launcher (scripts/stack)")
