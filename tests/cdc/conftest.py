@@ -85,6 +85,15 @@ class Pipeline:
         data = json.loads(report.read_text()) if report.exists() else None
         return res, data
 
+    def connector_status(self):
+        """Connect's view of the connector, for failure messages (UNASSIGNED after a worker rejoin means the
+        worker waits scheduled.rebalance.max.delay.ms before giving the connector back)."""
+        import requests
+        try:
+            return requests.get(f"{self.stack_env['CONNECT_URL']}/connectors/{self.name}/status", timeout=10).text
+        except requests.RequestException as err:
+            return f"Connect unreachable: {err}"
+
     def stack(self, *args, timeout=300):
         log("scripts/stack " + " ".join(args))
         res = subprocess.run([str(STACK), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
