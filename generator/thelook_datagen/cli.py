@@ -62,6 +62,9 @@ def _run(settings, log):
             log.info("loaded " + ", ".join(f"{n} {t}" for t, n in done["loaded"].items()))
         log.info(f"PostgreSQL {describe_target(settings.conn_kw)}, schema {settings.schema}, "
                  f"seed {settings.seed}")
+        if settings.backfill_days:
+            from .backfill import run_backfill
+            run_backfill(conn, settings, log)
         stop = StopFlag()
         stop.install()
         runner = Runner(conn, settings, log, stop)

@@ -47,6 +47,8 @@ class Settings:
     synchronous_commit: str = "on"
     connect_timeout: int = 10
     reconnect_timeout: float = 0.0
+    backfill_days: float = 0.0
+    backfill_rate: float = None
 
     @property
     def conn_kw(self):
@@ -149,6 +151,10 @@ OPTIONS = [
      "seconds to wait for each PostgreSQL connection attempt", {}),
     (("--reconnect-timeout",), "reconnect_timeout", "THELOOK_RECONNECT_TIMEOUT", _number(float, 0), 0.0,
      "give up after PostgreSQL has been unreachable this many seconds mid-run; 0 = keep trying", {}),
+    (("--backfill-days",), "backfill_days", "THELOOK_BACKFILL_DAYS", _number(float, 0), 0.0,
+     "before streaming, write this many days of past activity with COPY (bulk history); 0 = none", {}),
+    (("--backfill-rate",), "backfill_rate", "THELOOK_BACKFILL_RATE", _number(float, 0, lo_open=True), None,
+     "visits/s of the backfilled history (default: --avg-qps, or 10 when that is 0)", {}),
 ]
 
 
