@@ -218,7 +218,9 @@ def measure(args, env, schema, prefix, bootstrap):
             lat[job].append(t1 - t0)
         if kind == "funnel" and ("cdc_events", f"probe-{i}") in seen.first:
             lat["cdc_events"].append(seen.first[("cdc_events", f"probe-{i}")] - t0)
-    print(f"Freshness at {args.avg_qps:g} visits/s background load (seconds, commit -> seen in Kafka):")
+    load = os.getloadavg()[1]
+    print(f"Freshness at {args.avg_qps:g} visits/s background load (seconds, commit -> seen in Kafka;"
+          f" machine load average {load:.1f} on {os.cpu_count()} cores):")
     labels = {"cdc_events": "Debezium only (commit -> CDC topic)",
               "funnel_per_minute": "funnel_per_minute result",
               "revenue_per_minute": "revenue_per_minute result"}
