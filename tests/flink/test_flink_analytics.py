@@ -444,7 +444,8 @@ def test_top_products_over_the_window_equal_database(pipeline):
         FROM pm JOIN products p ON p.id = pm.product_id, clock
         ORDER BY rank LIMIT 10"""
     expected = db_table(pipeline.query(sql, {"w": TOP_WINDOW_MINUTES}), keys)
-    assert len(expected) == 10
+    # Usually 10; fewer only when the run ended seconds into a new minute (then Flink has fewer ranks too).
+    assert expected, "no order item in the last window"
     older = pipeline.query("""SELECT COUNT(*) AS n FROM order_items
                               WHERE created_at < (SELECT date_trunc('minute', MAX(created_at)) FROM order_items)
                                                  - %(w)s * interval '1 minute' + interval '1 minute'""",
