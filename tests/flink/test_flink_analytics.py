@@ -235,9 +235,16 @@ class Pipeline:
     def crash_taskmanager_midway(self, generator):
         """Restarts Flink's TaskManager while the generator runs: every job fails over and resumes
         from its last checkpoint, re-reading (and re-emitting) what came after it."""
-        time.sleep(min(30, VISITS / 50 / 3))
+        time.sleep(15)
+        deadline = time.monotonic() + 45
+        while True:   # crash once every job has a checkpoint to resume from
+            self.checkpoints_before = self.completed_checkpoints()
+            if len(self.checkpoints_before) == 5 and all(self.checkpoints_before.values()):
+                break
+            if time.monotonic() > deadline:
+                break  # the test of the restore reports it
+            time.sleep(1)
         assert generator.poll() is None, "the generator ended before the TaskManager restart"
-        self.checkpoints_before = self.completed_checkpoints()
         log("restarting the Flink TaskManager mid-run")
         run([ROOT / "scripts" / "stack", "restart", "taskmanager"], self.env)
         self.restarted_taskmanager = True
