@@ -146,3 +146,21 @@ def test_identity_sequences_continue_after_the_history(history):
     n = q(history, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = %s::regnamespace",
           '"' + history["schema"] + '"')[0][0]
     assert n == 9
+
+
+def test_backfill_with_a_seed_repeats(run_gen, new_schema, db):
+    """Same seed and options into two fresh schemas: the same users, orders, products and statuses."""
+    def content(schema):
+        return (db.rows(f'SELECT id, email, gender, city FROM "{schema}".users ORDER BY id'),
+                db.rows(f'SELECT o.order_id, o.user_id, o.status, o.num_of_item, array_agg(i.product_id ORDER BY i.id) '
+                        f'FROM "{schema}".orders o JOIN "{schema}".order_items i USING (order_id) '
+                        f'GROUP BY o.order_id ORDER BY o.order_id'),
+                db.rows(f'SELECT count(*), count(DISTINCT session_id) FROM "{schema}".events'))
+    runs = []
+    for _ in range(2):
+        schema = new_schema()
+        run_gen("--schema", schema, "--no-create-topic", "--if_exists", "replace", "--seed", "42", "--max_iter", "0",
+                "--backfill-days", "1", "--backfill-rate", "0.05", *REAL_TIME)
+        runs.append(content(schema))
+    assert runs[0] == runs[1]
+    assert len(runs[0][0]) > 500 and len(runs[0][1]) > 500
