@@ -4,14 +4,16 @@
 One run measures, on the same database:
   1. the generator flat out (--avg-qps 0): visits/s and rows/s from its own JSON summary;
   2. the ceiling: a minimal psycopg2 loop (bench/baseline_loop.py) writing the same row mix per
-     visit (taken from the generator's summary of step 1), one commit per visit; and the ratio;
+     visit (taken from the generator's summary of step 1), one commit per visit; and the ratio.
+     Generator and ceiling alternate (2 rounds) so a noisy neighbour hits both alike; CPU per
+     visit of the client and of PostgreSQL's backends (from /proc, when PostgreSQL is local) is
+     printed too, as it does not depend on what else the machine runs;
   3. rate accuracy at 1, 10, 100 and 500 visits/s over a window: achieved vs target, and achieved
-     vs the generator's own seeded Poisson schedule (the part pacing controls; Poisson noise alone
-     is about 1/sqrt(expected visits));
+     vs the generator's own seeded schedule (the part pacing controls);
   4. resident memory of the generator over a long flat-out run (VmRSS sampled from /proc);
-  5. bulk history (--backfill-days): rows/s written with COPY.
+  5. bulk history (--backfill-days): rows/s written with COPY, and rows per CPU-second.
 Usage: source scripts/bootstrap && python bench/generator.py [--quick]
-Schemas bench_gen, bench_base, bench_rate and bench_backfill (--prefix) are dropped at the end.
+Full run about 11 minutes, --quick about 3. Schemas bench_gen, bench_base, bench_rate and bench_backfill (--prefix) are dropped at the end.
 """
 import argparse
 import json
@@ -235,10 +237,10 @@ def main(argv=None):
     p.add_argument("--keep-schemas", action="store_true", help="do not drop the bench schemas at the end")
     a = p.parse_args(argv)
     PREFIX[0] = a.prefix
-    flat_s = a.flat_seconds or (15 if a.quick else 45)
+    flat_s = a.flat_seconds or (15 if a.quick else 40)
     rounds = a.rounds or (1 if a.quick else 2)
     rate_w = a.rate_window or (10 if a.quick else 60)
-    long_s = a.long_seconds or (30 if a.quick else 180)
+    long_s = a.long_seconds or (30 if a.quick else 150)
     bf_days = a.backfill_days or (0.02 if a.quick else 0.1)
     skip = set(filter(None, a.skip.split(",")))
     rates = [float(x) for x in a.rates.split(",") if x.strip()]
