@@ -30,7 +30,7 @@ def test_restart_mid_run_loses_no_change(pipeline, service):
     pipeline.wait_for_tables()
     # Before Connect has committed the end of the initial snapshot, a failing task snapshots again, and
     # a second snapshot cannot express the rows deleted in between (verify reports them as extra).
-    pipeline.register("--wait-snapshot")
+    pipeline.register("--wait-snapshot", timeout=300)
     pipeline.wait_until_streaming("orders")
     time.sleep(3)
     assert gen.poll() is None, "the generator must still be writing when the fault hits"
