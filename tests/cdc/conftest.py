@@ -74,7 +74,7 @@ class Pipeline:
             assert res.returncode == 0, f"register-connector failed:\n{res.stdout}\n{res.stderr}"
         return res
 
-    def verify(self, *extra, timeout=180):
+    def verify(self, *extra, timeout=300):
         report = self.tmp / f"verify-{uuid.uuid4().hex[:6]}.json"
         cmd = [str(BIN / "thelook-datagen"), "verify", "--schema", self.schema, "--topic-prefix", self.prefix,
                "--slot", self.slot, "--timeout", str(timeout), "--json", str(report), "--quiet", *extra]

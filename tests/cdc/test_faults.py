@@ -49,7 +49,7 @@ def test_restart_mid_run_loses_no_change(pipeline, service):
         reconnects = [int(n) for n in re.findall(r"reconnects (\d+)", out)]
         assert reconnects and reconnects[-1] >= 1, f"the generator should have reconnected:\n{out[-2000:]}"
 
-    res, report = pipeline.verify("--require-full-before-images", timeout=240)
+    res, report = pipeline.verify("--require-full-before-images", timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr + "\nconnector status: " + pipeline.connector_status()
     assert report["ok"]
     streamed = sum(t["ops"].get(op, 0) for t in report["tables"] for op in "cud" if t["table"] != "heartbeat")
