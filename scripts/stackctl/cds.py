@@ -25,7 +25,7 @@ def jvm_flags(lay, service, jvm_options=()):
     shared = cache_dir() / "cds" / _name(lay, service, jvm_options)
     if shared.exists():
         return [f"-XX:SharedArchiveFile={shared}", "-Xlog:cds*=off"]
-    if artifacts.fetched:
+    if artifacts.fetched or (cache_dir() / "cds" / (_name(lay, service, jvm_options) + ".failed")).exists():
         return []
     local = lay.data / "cds" / _name(lay, service, jvm_options)
     local.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,11 @@ def jvm_flags(lay, service, jvm_options=()):
 
 
 def discard(data, service):
+    """A JVM killed while writing its archive (a very busy machine): do not try again for this service."""
     for archive in (data / "cds").glob(f"{service}-*.jsa") if (data / "cds").exists() else ():
+        failed = cache_dir() / "cds" / (archive.name + ".failed")
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        failed.touch()
         archive.unlink()
 
 

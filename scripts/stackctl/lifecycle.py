@@ -3,7 +3,7 @@ import os
 import time
 import xmlrpc.client
 
-from . import probes, services, supervise
+from . import cds, probes, services, supervise
 from .instance import base_path, instance_lock, layout, layout_from_state, pg_env
 from .settings import (PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError, cache_dir, data_dir,
                        ports_from_env, read_pins)
@@ -97,8 +97,11 @@ def _start_and_wait(server, defs, lay, ports, t0):
                     services.bootstrap_database(lay, ports["pg"])
                 ready.add(svc.name)
                 say(f"{svc.name} ready (pid {proc['pid']}) after {now - t0:.0f}s")
-            elif now - started[svc.name] > svc.timeout:
-                _fail(lay, svc.name, f"not ready after {svc.timeout}s: {reason}")
+            elif now - started[svc.name] > svc.timeout and _silent(lay, svc.name, 60):
+                _fail(lay, svc.name, f"not ready after {now - started[svc.name]:.0f}s and its log has been "
+                                     f"silent for a minute: {reason}")
+            elif now - started[svc.name] > HARD_TIMEOUT:
+                _fail(lay, svc.name, f"not ready after {HARD_TIMEOUT}s: {reason}")
         if time.monotonic() - last_report >= 5 and len(ready) < len(defs):
             waiting = [f"{s.name} {time.monotonic() - started[s.name]:.0f}s" for s in defs
                        if s.name in started and s.name not in ready]
@@ -106,6 +109,17 @@ def _start_and_wait(server, defs, lay, ports, t0):
             last_report = time.monotonic()
         if len(ready) < len(defs):
             time.sleep(0.5)
+
+
+# a service past its timeout whose log still grows is slow (a busy machine), not stuck: wait up to this
+HARD_TIMEOUT = 900
+
+
+def _silent(lay, name, seconds):
+    try:
+        return time.time() - (lay.logs / f"{name}.log").stat().st_mtime > seconds
+    except OSError:
+        return True
 
 
 def _fail(lay, name, reason):
@@ -127,6 +141,8 @@ def restart(args):
         if info[args.service]["statename"] in ("RUNNING", "STARTING"):
             say(f"stopping {args.service} (pid {info[args.service]['pid']})")
             server.stopProcess(args.service, True)
+            if server.getProcessInfo(args.service)["exitstatus"] not in (0, 143):
+                cds.discard(data, args.service)
         defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports)) if s.name == args.service]
         defs[0].after = ()
         _start_and_wait(server, defs, lay, state.ports, t0)

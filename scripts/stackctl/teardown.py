@@ -11,7 +11,9 @@ from .instance import instance_lock
 from .settings import State, StackError, data_dir
 from .ui import say
 
-STOP_ORDER = ("sql-gateway", "connect", "taskmanager", "jobmanager", "kafka", "postgres")
+# Connect and Flink stop together (their JVMs may be writing class archives, see cds.py), then the broker
+# they talk to, then the database
+STOP_PHASES = (("sql-gateway", "connect", "taskmanager", "jobmanager"), ("kafka",), ("postgres",))
 
 
 def down(args):
@@ -26,16 +28,8 @@ def down(args):
         ours = supervise.pid_alive(sup) and str(data) in supervise.cmdline(sup) + _conf_of(sup)
         procs = supervise.tree(sup) if ours else supervise.orphans(data)
         if server:
-            info = {p["name"]: p for p in server.getAllProcessInfo()}
-            for name in STOP_ORDER:
-                if name in info and info[name]["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
-                    say(f"stopping {name} (pid {info[name]['pid']})")
-                    try:
-                        server.stopProcess(name, True)
-                    except xmlrpc.client.Fault as fault:
-                        say(f"  {name}: {fault.faultString}")
-                    if server.getProcessInfo(name)["exitstatus"] not in (0, 143):
-                        cds.discard(data, name)  # killed: an archive it was writing may be cut short
+            for phase in STOP_PHASES:
+                _stop_phase(server, data, phase)
             server.shutdown()
         elif ours:
             os.kill(sup, signal.SIGTERM)
@@ -58,6 +52,24 @@ def down(args):
         if args.wipe:
             _wipe(data, state)
     return 0
+
+
+def _stop_phase(server, data, names):
+    info = {p["name"]: p for p in server.getAllProcessInfo()}
+    stopping = [n for n in names if n in info and info[n]["statename"] in ("RUNNING", "STARTING", "BACKOFF")]
+    for name in stopping:
+        say(f"stopping {name} (pid {info[name]['pid']})")
+        try:
+            server.stopProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            say(f"  {name}: {fault.faultString}")
+    while stopping:
+        time.sleep(0.3)
+        info = {p["name"]: p for p in server.getAllProcessInfo()}
+        for name in [n for n in stopping if info[n]["statename"] not in ("STOPPING", "RUNNING", "STARTING")]:
+            stopping.remove(name)
+            if info[name]["exitstatus"] not in (0, 143):
+                cds.discard(data, name)  # killed: an archive it was writing may be cut short
 
 
 def _stop_roots(procs):
