@@ -151,8 +151,7 @@ def main():
     windows = []
     try:
         b.generator("--if_exists", "replace", "--max_iter", "0", "--seed", "1")
-        b.register()
-        b.wait_confirmed()  # the initial snapshot is out of the way before measuring
+        b.register("--wait-snapshot", "--timeout", "900")  # the initial snapshot is out of the way first
         say("connector streaming; snapshot done")
         for i, rate in enumerate(rates):
             visits = int(rate * args.seconds)
