@@ -173,14 +173,16 @@ class Pipeline:
         run(self.datagen("--if_exists", "fail", "--max_iter", "0", "--quiet"), self.env)
         run([sys.executable, REGISTER, "--name", self.connector, "--topic-prefix", self.prefix,
              "--schema", self.schema, "--slot", self.slot, "--publication", self.publication], self.env)
-        log("connector running; starting the generator and submitting the jobs")
+        log("connector running; submitting the jobs")
+        # Jobs first, then the load: the TaskManager restart must fall inside the generator's run,
+        # however long the submission takes on a busy machine.
+        self.submitted = self.submit("--top-products-window", str(TOP_WINDOW_MINUTES), *SQL_DIR_ARGS)
+        log(self.submitted.stdout.strip().splitlines()[-1] + "; starting the generator")
         generator = subprocess.Popen(
             [str(c) for c in self.datagen("--if_exists", "append", "--seed", "1", "--avg-qps", "50",
                                           "--max_iter", str(VISITS), "--status-interval", "20")],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            self.submitted = self.submit("--top-products-window", str(TOP_WINDOW_MINUTES), *SQL_DIR_ARGS)
-            log(self.submitted.stdout.strip().splitlines()[-1])
             if self.can_restart:
                 self.crash_taskmanager_midway(generator)
             out, _ = generator.communicate(timeout=VISITS / 50 * 2 + 120)
