@@ -54,6 +54,8 @@ def stack_env(request):
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
             "CONNECT_URL": "http://127.0.0.1:8083", "FLINK_URL": "http://127.0.0.1:8081",
             "FLINK_SQL_GATEWAY_URL": "http://127.0.0.1:8084",
+            # the broker as Flink's containers see it (compose network), for SQL jobs under test
+            "FLINK_KAFKA_BOOTSTRAP_SERVERS": "kafka:19092",
         }
         services.wait_until_responsive(timeout=300, pause=2,
                                        check=lambda: _http_ok(env["CONNECT_URL"]) and _http_ok(env["FLINK_URL"]))
