@@ -39,10 +39,16 @@ def main(argv=None):
     sub.add_parser("env", help="print shell exports for the stack: eval \"$(scripts/stack env)\"")
     p = sub.add_parser("restart", help="restart one service and wait until it is healthy again")
     p.add_argument("service")
+    p = sub.add_parser("consume", help="print a topic's records with Kafka's console consumer "
+                                       "(key and value; e.g. consume ecomm.demo.orders --from-beginning)")
+    p.add_argument("topic")
+    p.add_argument("consumer_args", nargs=argparse.REMAINDER,
+                   help="more ConsoleConsumer options, e.g. --from-beginning --max-messages 10")
     args = parser.parse_args(argv)
     try:
         command = {"up": lifecycle.up, "restart": lifecycle.restart, "down": teardown.down,
-                   "status": inspect_stack.status, "logs": inspect_stack.logs, "env": inspect_stack.env}
+                   "status": inspect_stack.status, "logs": inspect_stack.logs, "env": inspect_stack.env,
+                   "consume": inspect_stack.consume}
         return command[args.command](args)
     except StackError as exc:
         sys.stderr.write(f"[stack] error: {exc}\n")

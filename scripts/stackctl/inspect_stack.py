@@ -61,3 +61,16 @@ def env(args):
     return 0
 
 
+
+
+def consume(args):
+    """Kafka's console consumer against this stack's broker: the Maven artifacts ship no bin/ scripts."""
+    state = State.load(data_dir())
+    if not state or not state.paths:
+        raise StackError(f"no stack in {data_dir()}: run scripts/stack up")
+    lay = layout_from_state(state)
+    cmd = [str(lay.java / "bin" / "java"), "-Xmx256m", "-cp", str(lay.jars / "kafka" / "*"),
+           "org.apache.kafka.tools.consumer.ConsoleConsumer",
+           "--bootstrap-server", f"127.0.0.1:{state.ports['kafka']}", "--topic", args.topic,
+           "--formatter-property", "print.key=true", *args.consumer_args]
+    os.execv(cmd[0], cmd)

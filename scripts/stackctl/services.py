@@ -193,6 +193,9 @@ def init_connect(lay, ports):
         "status.storage.topic": "_connect-status", "config.storage.replication.factor": "1",
         "offset.storage.replication.factor": "1", "status.storage.replication.factor": "1",
         "offset.storage.partitions": "5", "offset.flush.interval.ms": "1000",
+        # one worker: after a rejoin (e.g. a broker restart on a busy machine) reassign its
+        # connector at once instead of holding it UNASSIGNED for the default 5 minutes
+        "scheduled.rebalance.max.delay.ms": "0",
         "listeners": f"http://127.0.0.1:{ports['connect']}", "rest.advertised.host.name": "127.0.0.1",
         "rest.advertised.port": str(ports["connect"]),
         "plugin.path": str(lay.jars / "connect-plugins"),
