@@ -173,7 +173,11 @@ def build_parser():
                 epilog="Every option can also be set by the environment variable shown in brackets.")
     for flags, dest, env, typ, default, help_text, extra in OPTIONS:
         env_note = f" [{env}]" if env else ""
-        p.add_argument(*flags, dest=dest, type=typ, default=None, help=f"{help_text}{env_note}", **extra)
+        # defaults stay None in argparse so that environment variables can fill the gaps later
+        default_note = f" (default: {default:g})" if isinstance(default, float) else (
+            f" (default: {default})" if default is not None and "default" not in help_text else "")
+        p.add_argument(*flags, dest=dest, type=typ, default=None,
+                       help=f"{help_text}{default_note}{env_note}", **extra)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--create-topic", dest="create_topic", action="store_const", const=True, default=None,
                        help="create the CDC topics in Kafka (default) [THELOOK_CREATE_TOPIC]")
