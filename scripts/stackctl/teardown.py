@@ -79,7 +79,10 @@ def _stop_roots(procs):
             continue
         postgres = supervise.cmdline(pid).split(" ", 1)[0].endswith("/postgres")
         say(f"  stopping pid {pid}")
-        os.kill(pid, signal.SIGINT if postgres else signal.SIGTERM)
+        try:
+            os.kill(pid, signal.SIGINT if postgres else signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # it ended between the listing and the signal: nothing left to stop
 
 
 def _conf_of(pid):

@@ -48,7 +48,9 @@ def test_run_invariants_lifecycle_and_counts(run_gen, schema, db, summary):
     for table in ("inventory_items", "users", "events"):
         assert changes[table]["delete"] > 0, (table, changes)
     statuses = dict(db.rows(f'SELECT status, count(*) FROM "{schema}".orders GROUP BY status'))
-    assert {"Shipped", "Complete", "Cancelled", "Returned"} <= set(statuses), statuses
+    # Returned needs delivery first; on a fast run it may not be reached before the run ends
+    # (the Complete -> Returned path is covered by tests/generator/unit/test_lifecycle.py)
+    assert {"Shipped", "Complete", "Cancelled"} <= set(statuses), statuses
 
     # the summary agrees with the database
     tables = s["tables"]
