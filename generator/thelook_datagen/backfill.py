@@ -14,9 +14,10 @@ of W plans every W-th visit with its own seeded planner and users, and takes the
 base + k + W*j of each table, so the content depends on the seed and W only. The parent writes
 their COPY chunks in ONE transaction that holds EXCLUSIVE locks on the shop's tables (other
 generators wait instead of taking ids in the reserved ranges) and moves the identity sequences past
-the ids used. Checking foreign keys row by row would double PostgreSQL's work, so they are dropped
-for the load and re-created, which validates every row, before the commit: the history either
-lands whole with every constraint holding, or not at all.
+the ids used. Checking keys row by row and maintaining indexes per row would cost PostgreSQL
+several times the COPY itself, so foreign keys, unique constraints and secondary indexes are
+dropped for the load and re-created, which validates every row, before the commit: the history
+either lands whole with every constraint holding, or not at all.
 """
 import heapq
 import multiprocessing
@@ -30,6 +31,7 @@ import psycopg2
 
 from .db.copyio import field
 from .db.ddl import ident
+from .db.statements import move_sql
 from .errors import UserError
 from .sim.lifecycle import CLOSE_BELOW, DAY, ORDER_FATE_SEED, USER_FATE_SEED, Delays, fate_sql
 from .sim.pools import ProductPool
@@ -137,6 +139,7 @@ class HistoryBuilder:
         self.lines = {t: [] for t in COLUMNS}
         self.held = {}          # user id -> [user line, event lines...] while the account may still close
         self.closing = []       # heap of (due time, user id)
+        self.moves = {}         # user id -> latest address change (applied with one UPDATE at the end)
         self.visits = 0
         self.closed = 0
 
@@ -154,6 +157,7 @@ class HistoryBuilder:
             _, uid = heapq.heappop(self.closing)
             if self.held.pop(uid, None) is not None:
                 self.planner.forget_user(uid)
+                self.moves.pop(uid, None)
                 self.closed += 1
 
     def _release(self, uid):
@@ -195,6 +199,9 @@ class HistoryBuilder:
             events.append(f"{ev_id.take()}{head}{seq}{session}{ts(t)}{place}{field(uri)}\t{et}\n")
         if v.kind == PURCHASE:
             self._order(v, uid)
+        if self.planner.address_changes:
+            for move in self.planner.take_address_changes():
+                self.moves[move[0]] = move
 
     def _order(self, v, uid):
         oid = self.ids["orders"].take()
@@ -244,7 +251,7 @@ def _worker(k, n, conn_kw, schema, bases, seed, ghost_ratio, scale, start, end, 
                     out.put(("chunk", k) + b.take_chunk() + (b.visits, t))
             b.finish()
             out.put(("chunk", k) + b.take_chunk() + (b.visits, end))
-            out.put(("done", k, b.last_ids(), b.visits, b.closed, time.process_time()))
+            out.put(("done", k, b.last_ids(), b.visits, b.closed, time.process_time(), list(b.moves.values())))
         conn.close()
     except UserError as e:
         out.put(("error", k, str(e)))
@@ -262,21 +269,48 @@ def _reserve_ids(cur, schema):
     return bases
 
 
-def _drop_foreign_keys(cur, schema):
-    """Foreign keys of the written tables, dropped for the load and re-created (validated) at the
-    end of the same transaction: checking them row by row would double PostgreSQL's work."""
+def _drop_constraints_and_indexes(cur, schema):
+    """Foreign keys, unique constraints and secondary indexes of the written tables, dropped for
+    the load and re-created at the end of the same transaction. Checking keys row by row and
+    inserting random keys (session ids) into B-trees would cost PostgreSQL several times the COPY
+    itself; building an index from sorted rows once is far cheaper. Primary keys stay: the ids come
+    in ascending order, so they only ever append."""
+    tables = [f"{ident(schema)}.{t}" for t in WRITE_ORDER]
     cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
-                ([f"{ident(schema)}.{t}" for t in WRITE_ORDER],))
-    fks = cur.fetchall()
-    for table, name, _ in fks:
+                "WHERE contype IN ('f', 'u') AND conrelid = ANY(%s::regclass[]) ORDER BY contype, 1, 2",
+                (tables,))
+    constraints = cur.fetchall()
+    cur.execute("SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+                (tables,))
+    indexes = cur.fetchall()
+    for table, name, _ in constraints:
         cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {ident(name)}")
-    return fks
+    for name, _ in indexes:
+        cur.execute(f"DROP INDEX {name}")
+    return constraints, indexes
 
 
-def _restore_foreign_keys(cur, fks):
-    for table, name, definition in fks:
+def _restore_constraints_and_indexes(cur, dropped):
+    constraints, indexes = dropped
+    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")   # sorts in memory for a day or two of history
+    for _, definition in indexes:
+        cur.execute(definition)
+    # dropped foreign keys first, so re-created last: a foreign key may need a unique constraint
+    for table, name, definition in reversed(constraints):
         cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {ident(name)} {definition}")
+
+
+def _apply_moves(cur, schema, moves):
+    """The history's address changes: each user's latest one, in one UPDATE (users who closed their
+    account in the history were never written and are not in `moves`)."""
+    if not moves:
+        return 0
+    cols = [list(c) for c in zip(*moves)]
+    types = ("bigint", "text", "text", "text", "text", "text", "float8", "float8")
+    cur.execute(move_sql(ident(schema), ", ".join(f"%s::{t}[]" for t in types)), cols)
+    return cur.rowcount
 
 
 def _advance_sequences(cur, schema, last_ids):
@@ -318,6 +352,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
     procs = []
     rows = {t: 0 for t in COLUMNS}
     visits = closed = 0
+    moves = []
     worker_cpu = 0.0
     cpu_started = time.process_time()
     last_ids = {}
@@ -332,7 +367,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                 procs.append(p)
             progress = {k: (0, start) for k in range(workers)}
             done, ready, next_note = 0, 0, time.monotonic() + 5
-            fks = None
+            dropped = None
             while done < workers:
                 msg = _next_message(out, procs)
                 if msg[0] == "error":
@@ -340,7 +375,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                 if msg[0] == "ready":
                     ready += 1
                     if ready == workers:   # they have read the catalogue: now the locks may grow
-                        fks = _drop_foreign_keys(cur, schema)
+                        dropped = _drop_constraints_and_indexes(cur, schema)
                     continue
                 if msg[0] == "done":
                     done += 1
@@ -348,6 +383,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                         last_ids[t] = max(last, last_ids.get(t, last))
                     closed += msg[4]
                     worker_cpu += msg[5]
+                    moves += msg[6]
                     continue
                 _, k, chunk, counts, k_visits, k_time = msg
                 for table in WRITE_ORDER:
@@ -361,9 +397,11 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                     _progress(log, progress, start, end, rows, started)
             visits = sum(v for v, _ in progress.values())
             _advance_sequences(cur, schema, last_ids)
-            if fks:
-                log.info(f"backfill: re-creating {len(fks)} foreign keys (validating every row)")
-                _restore_foreign_keys(cur, fks)
+            moved = _apply_moves(cur, schema, moves)
+            if dropped:
+                log.info(f"backfill: re-creating {len(dropped[1])} indexes and {len(dropped[0])} constraints "
+                         f"(validating every row)")
+                _restore_constraints_and_indexes(cur, dropped)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -377,12 +415,13 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
     seconds = time.monotonic() - started
     total = sum(rows.values())
     summary = {"days": days, "visits": visits, "rows": total, "tables": rows, "closed_accounts": closed,
+               "address_changes": moved,
                "seconds": round(seconds, 2), "rows_per_s": round(total / seconds, 1),
                "generator_cpu_s": round(worker_cpu + time.process_time() - cpu_started, 2),
                "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
                "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))}
-    text = f"backfill: {total:,} rows ({visits:,} visits, {closed:,} accounts closed) in {seconds:.1f} s, " \
-           f"{total / seconds:,.0f} rows/s"
+    text = f"backfill: {total:,} rows ({visits:,} visits, {closed:,} accounts closed, {moved:,} moved) " \
+           f"in {seconds:.1f} s, {total / seconds:,.0f} rows/s"
     emit = getattr(log, "_emit", None)   # a record of its own (event "backfill"), shown even with --quiet
     if emit is not None:
         emit({"event": "backfill", **summary}, f"[thelook-datagen] {text}")

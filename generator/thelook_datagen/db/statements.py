@@ -146,10 +146,7 @@ restocked AS (
   ORDER BY p.id, g
   RETURNING 1),
 moved AS (
-  UPDATE {s}.users u SET street_address = a.street, postal_code = a.postal, city = a.city,
-         state = a.state, country = a.country, latitude = a.lat, longitude = a.lon
-  FROM unnest($13, $14, $15, $16, $17, $18, $19, $20) AS a(id, street, postal, city, state, country, lat, lon)
-  WHERE u.id = a.id AND u.id NOT IN (SELECT id FROM closing)
+  {move_sql(s, "$13, $14, $15, $16, $17, $18, $19, $20")} AND u.id NOT IN (SELECT id FROM closing)
   RETURNING u.id)
 SELECT (SELECT count(*) FROM cancelled)::int, (SELECT count(*) FROM cancelled_items)::int,
        (SELECT count(*) FROM shipped)::int, (SELECT count(*) FROM shipped_items)::int,
@@ -159,6 +156,13 @@ SELECT (SELECT count(*) FROM cancelled)::int, (SELECT count(*) FROM cancelled_it
        ARRAY(SELECT product_id FROM written_off ORDER BY product_id),
        (SELECT count(*) FROM restocked)::int, (SELECT count(*) FROM moved)::int
 """
+
+
+def move_sql(s, arrays):
+    """UPDATE of users' addresses from eight arrays (id, street, postal, city, state, country, lat, lon)."""
+    return (f"UPDATE {s}.users u SET street_address = a.street, postal_code = a.postal, city = a.city, "
+            f"state = a.state, country = a.country, latitude = a.lat, longitude = a.lon "
+            f"FROM unnest({arrays}) AS a(id, street, postal, city, state, country, lat, lon) WHERE u.id = a.id")
 
 
 def prepare_sql(name, types, body):

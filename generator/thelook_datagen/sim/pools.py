@@ -38,6 +38,12 @@ class UserPool:
             self._entries[slot] = last
             self._index[last[0]] = slot
 
+    def replace(self, entry):
+        """A known user's entry with new values (e.g. after moving); unknown ids are ignored."""
+        slot = self._index.get(entry[0])
+        if slot is not None:
+            self._entries[slot] = entry
+
     def pick(self, rng):
         return self._entries[rng.randrange(len(self._entries))]
 

@@ -156,7 +156,7 @@ class VisitPlanner:
             v.user_id = entry[0]
             v.city, v.state, v.postal_code = entry[2], entry[3], entry[4]
             if rng.random() < self.address_change_share:
-                self._plan_address_change(entry[0])
+                self._plan_address_change(entry)
         else:
             v.new_user = self._new_user(gender, v.ev_ts[0])
             v.city, v.state, v.postal_code = v.new_user[8], v.new_user[5], v.new_user[7]
@@ -170,11 +170,13 @@ class VisitPlanner:
                 gender, place.state, self.places.street_address(place), place.postal_code, place.city,
                 place.country, place.latitude, place.longitude, USER_TRAFFIC.draw(rng), created_at)
 
-    def _plan_address_change(self, user_id):
+    def _plan_address_change(self, entry):
+        """The user moves after this visit: their next sessions come from the new place."""
         place = self.places.sample()
-        self.address_changes.append((user_id, self.places.street_address(place), place.postal_code,
+        self.address_changes.append((entry[0], self.places.street_address(place), place.postal_code,
                                      place.city, place.state, place.country, place.latitude,
                                      place.longitude))
+        self.users.replace((entry[0], entry[1], place.city, place.state, place.postal_code, entry[5]))
 
     # -- feedback from the writer ------------------------------------------------------------
     def add_user(self, user_id, visit):

@@ -113,6 +113,18 @@ def test_address_changes_only_for_known_users(simulate, make_planner):
     assert planner.take_address_changes() == []
 
 
+def test_a_user_who_moved_visits_from_the_new_place(simulate, make_planner):
+    planner = make_planner(ghost_ratio=0.0, new_user_share=0.0, address_change_share=1.0)
+    simulate(planner, 1)
+    planner.new_user_share = 0.0
+    v = planner.plan(1_800_000_100.0)
+    (uid, _street, postal, city, state, *_), = planner.take_address_changes()
+    assert uid == v.user_id
+    again = planner.plan(1_800_000_200.0)
+    assert again.user_id == uid
+    assert (again.city, again.state, again.postal_code) == (city, state, postal)
+
+
 @pytest.mark.parametrize("ratio", [-0.1, 1.5])
 def test_bad_ghost_ratio(simulate, make_planner, ratio):
     with pytest.raises(ValueError):
