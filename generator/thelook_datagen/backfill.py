@@ -139,6 +139,7 @@ class HistoryBuilder:
         self.lines = {t: [] for t in COLUMNS}
         self.held = {}          # user id -> [user line, event lines...] while the account may still close
         self.closing = []       # heap of (due time, user id)
+        self.stock_tails = {}
         self.moves = {}         # user id -> latest address change (applied with one UPDATE at the end)
         self.visits = 0
         self.closed = 0
@@ -209,13 +210,21 @@ class HistoryBuilder:
         lines, rnd = self.lines, self.rng.random
         lines["orders"].append(self._line("orders", oid, order_row(v, uid, state)))
         inv_ids = [self.ids["inventory_items"].take() for _ in v.product_ids]
+        ts, sold = self.ts, self.ts(v.order_ts)
         for inv, pid in zip(inv_ids, v.product_ids):
             # a unit received a while before its sale (restocked), sold to exactly this item
             received = v.order_ts - self.delays.initial_stock_age * rnd()
-            lines["inventory_items"].append(
-                self._line("inventory_items", inv, inventory_row(self.products[pid], received, v.order_ts)))
+            lines["inventory_items"].append(f"{inv}\t{pid}\t{ts(received)}\t{sold}\t{self._stock_tail(pid)}\n")
         for row in order_item_rows(v, oid, uid, inv_ids, self.products, state):
             lines["order_items"].append(self._line("order_items", self.ids["order_items"].take(), row))
+
+    def _stock_tail(self, pid):
+        """The product's columns of an inventory line, formatted once per product."""
+        tail = self.stock_tails.get(pid)
+        if tail is None:
+            row = inventory_row(self.products[pid], None)[3:]
+            tail = self.stock_tails[pid] = "\t".join(map(field, row))
+        return tail
 
     def _line(self, table, id_, row):
         return f"{id_}\t" + "\t".join([c(x) for c, x in zip(self.formats[table], row)]) + "\n"
@@ -269,22 +278,37 @@ def _reserve_ids(cur, schema):
     return bases
 
 
-def _drop_constraints_and_indexes(cur, schema):
-    """Foreign keys, unique constraints and secondary indexes of the written tables, dropped for
-    the load and re-created at the end of the same transaction. Checking keys row by row and
-    inserting random keys (session ids) into B-trees would cost PostgreSQL several times the COPY
-    itself; building an index from sorted rows once is far cheaper. Primary keys stay: the ids come
-    in ascending order, so they only ever append."""
+ROWS_PER_VISIT = 7        # rows a history visit writes, on average (for the index decision)
+
+
+def _existing_rows(cur, schema):
+    """Rows in the written tables, estimated: the planner's count, or size / 150 bytes for a table
+    autovacuum has not analysed yet."""
+    cur.execute("SELECT coalesce(sum(greatest(reltuples, pg_relation_size(oid) / 150.0)), 0)::bigint "
+                "FROM pg_class WHERE oid = ANY(%s::regclass[])", ([f"{ident(schema)}.{t}" for t in WRITE_ORDER],))
+    return cur.fetchone()[0]
+
+
+def _drop_constraints_and_indexes(cur, schema, indexes_too):
+    """Foreign keys, unique constraints and (if `indexes_too`) secondary indexes of the written
+    tables, dropped for the load and re-created at the end of the same transaction. Checking keys
+    row by row and inserting random keys (session ids) into B-trees would cost PostgreSQL several
+    times the COPY itself; building an index from sorted rows once is far cheaper, unless the tables
+    already hold more rows than the history adds. Primary keys stay: the ids come in ascending
+    order, so they only ever append."""
     tables = [f"{ident(schema)}.{t}" for t in WRITE_ORDER]
+    kinds = ["f", "u"] if indexes_too else ["f"]
     cur.execute("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE contype IN ('f', 'u') AND conrelid = ANY(%s::regclass[]) ORDER BY contype, 1, 2",
-                (tables,))
+                "WHERE contype = ANY(%s::char[]) AND conrelid = ANY(%s::regclass[]) ORDER BY contype, 1, 2",
+                (kinds, tables))
     constraints = cur.fetchall()
-    cur.execute("SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-                "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary "
-                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
-                (tables,))
-    indexes = cur.fetchall()
+    indexes = []
+    if indexes_too:
+        cur.execute("SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                    "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary "
+                    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+                    (tables,))
+        indexes = cur.fetchall()
     for table, name, _ in constraints:
         cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {ident(name)}")
     for name, _ in indexes:
@@ -375,7 +399,8 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                 if msg[0] == "ready":
                     ready += 1
                     if ready == workers:   # they have read the catalogue: now the locks may grow
-                        dropped = _drop_constraints_and_indexes(cur, schema)
+                        rebuild = expected * ROWS_PER_VISIT > _existing_rows(cur, schema)
+                        dropped = _drop_constraints_and_indexes(cur, schema, rebuild)
                     continue
                 if msg[0] == "done":
                     done += 1

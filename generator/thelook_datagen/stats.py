@@ -74,7 +74,7 @@ def format_text(s):
     target = "flat out" if not s["target_visits_per_s"] else f"target {s['target_visits_per_s']:g}/s"
     tables = " ".join(
         f"{t}(+{ops.get('insert', 0)} ~{ops.get('update', 0)} -{ops.get('delete', 0)})"
-        for t, ops in s["tables"].items())
+        for t, ops in s["tables"].items()) or "no changes"
     head = "summary" if s["event"] == "summary" else "status"
     recent = "" if head == "summary" else f", last {s['recent_visits_per_s']:.1f}/s"
     line = (f"[thelook-datagen] {head} {s['elapsed_s']:.0f}s visits {s['visits']} ({target}, achieved "
