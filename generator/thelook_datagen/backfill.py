@@ -35,8 +35,7 @@ from .db.statements import move_sql
 from .errors import UserError
 from .sim.lifecycle import CLOSE_BELOW, DAY, ORDER_FATE_SEED, USER_FATE_SEED, Delays, fate_sql
 from .sim.pools import ProductPool
-from .sim.rows import (INVENTORY_COLUMNS, ORDER_COLUMNS, ORDER_ITEM_COLUMNS, inventory_row, order_item_rows,
-                       order_row, order_state)
+from .sim.rows import INVENTORY_COLUMNS, ORDER_COLUMNS, ORDER_ITEM_COLUMNS, inventory_row, order_state
 from .sim.visits import EVENT_COLUMNS, PURCHASE, USER_COLUMNS, VisitPlanner
 
 WORKERS = 2
@@ -59,23 +58,24 @@ NULL = "\\N"
 
 
 class Timestamps:
-    """Epoch seconds to timestamptz text. The formatted minute is cached: a history's timestamps
-    come roughly in order, so gmtime/strftime run about once a minute instead of once a value."""
+    """Epoch seconds to timestamptz text. Formatted minutes are cached: gmtime/strftime run about
+    once per minute of history instead of once per value."""
+    CACHE = 10_000
 
     def __init__(self):
-        self.minute = None
-        self.prefix = ""
+        self.minutes = {}
 
     def __call__(self, epoch):
         if epoch is None:
             return NULL
         us = int(epoch * 1_000_000)
-        sec, us = divmod(us, 1_000_000)
-        minute, s = divmod(sec, 60)
-        if minute != self.minute:
-            self.minute = minute
-            self.prefix = time.strftime("%Y-%m-%d %H:%M:", time.gmtime(minute * 60))
-        return f"{self.prefix}{s:02d}.{us:06d}+00"
+        minute, rest = divmod(us, 60_000_000)
+        prefix = self.minutes.get(minute)
+        if prefix is None:
+            if len(self.minutes) >= self.CACHE:
+                self.minutes.clear()
+            prefix = self.minutes[minute] = time.strftime("%Y-%m-%d %H:%M:", time.gmtime(minute * 60))
+        return f"{prefix}{rest // 1_000_000:02d}.{rest % 1_000_000:06d}+00"
 
 
 class Ids:
@@ -189,15 +189,18 @@ class HistoryBuilder:
                 self._release(uid)
             else:
                 events = self.held[uid]
-        ev_id = self.ids["events"]
         # events are most of the rows: formatted inline from Visit.event_rows' fields, which is
-        # much cheaper than a tuple per event through _line
+        # much cheaper than a tuple per event through _line (URIs are ours and need no escaping)
+        ev_id = self.ids["events"]
+        first, step = ev_id.next, ev_id.step
+        ev_id.next += step * len(v.ev_ts)
+        ev_id.last = ev_id.next - step
         head = f"\t{NULL if uid is None else uid}\t"
         session = f"\t{v.session_id}\t"
         place = (f"\t{v.ip_address}\t{field(v.city)}\t{field(v.state)}\t{field(v.postal_code)}\t{v.browser}\t"
                  f"{v.traffic_source}\t")
-        for seq, (t, uri, et) in enumerate(zip(v.ev_ts, v.ev_uri, v.ev_type), 1):
-            events.append(f"{ev_id.take()}{head}{seq}{session}{ts(t)}{place}{field(uri)}\t{et}\n")
+        events.extend([f"{first + step * i}{head}{i + 1}{session}{ts(t)}{place}{uri}\t{et}\n"
+                       for i, (t, uri, et) in enumerate(zip(v.ev_ts, v.ev_uri, v.ev_type))])
         if v.kind == PURCHASE:
             self._order(v, uid)
         if self.planner.address_changes:
@@ -206,17 +209,22 @@ class HistoryBuilder:
 
     def _order(self, v, uid):
         oid = self.ids["orders"].take()
-        state = order_state(self.order_fate.of(oid), v.order_ts, self.end, self.delays)
-        lines, rnd = self.lines, self.rng.random
-        lines["orders"].append(self._line("orders", oid, order_row(v, uid, state)))
-        inv_ids = [self.ids["inventory_items"].take() for _ in v.product_ids]
-        ts, sold = self.ts, self.ts(v.order_ts)
-        for inv, pid in zip(inv_ids, v.product_ids):
+        status, *times = order_state(self.order_fate.of(oid), v.order_ts, self.end, self.delays)
+        ts, lines, rnd = self.ts, self.lines, self.rng.random
+        created = ts(v.order_ts)
+        shipped, delivered, returned = map(ts, times)
+        lines["orders"].append(f"{oid}\t{uid}\t{status}\t{v.gender}\t{created}\t{returned}\t{shipped}\t"
+                               f"{delivered}\t{len(v.product_ids)}\n")
+        inv_ids = self.ids["inventory_items"]
+        item_ids = self.ids["order_items"]
+        stock, items = lines["inventory_items"], lines["order_items"]
+        for pid in v.product_ids:
+            inv = inv_ids.take()
             # a unit received a while before its sale (restocked), sold to exactly this item
-            received = v.order_ts - self.delays.initial_stock_age * rnd()
-            lines["inventory_items"].append(f"{inv}\t{pid}\t{ts(received)}\t{sold}\t{self._stock_tail(pid)}\n")
-        for row in order_item_rows(v, oid, uid, inv_ids, self.products, state):
-            lines["order_items"].append(self._line("order_items", self.ids["order_items"].take(), row))
+            received = ts(v.order_ts - self.delays.initial_stock_age * rnd())
+            stock.append(f"{inv}\t{pid}\t{received}\t{created}\t{self._stock_tail(pid)}\n")
+            items.append(f"{item_ids.take()}\t{oid}\t{uid}\t{pid}\t{inv}\t{status}\t{created}\t{shipped}\t"
+                         f"{delivered}\t{returned}\t{self.products[pid].retail_price!r}\n")
 
     def _stock_tail(self, pid):
         """The product's columns of an inventory line, formatted once per product."""
@@ -256,7 +264,7 @@ def _worker(k, n, conn_kw, schema, bases, seed, ghost_ratio, scale, start, end, 
             clock = random.Random(f"thelook-backfill-arrivals:{seed}:{k}")
             for t in arrivals(clock, rate / n, start, end):
                 b.visit(t)
-                if b.rows_buffered() >= CHUNK_ROWS:
+                if not b.visits % 64 and b.rows_buffered() >= CHUNK_ROWS:
                     out.put(("chunk", k) + b.take_chunk() + (b.visits, t))
             b.finish()
             out.put(("chunk", k) + b.take_chunk() + (b.visits, end))
