@@ -20,4 +20,7 @@ def test_two_processes_do_not_collide(run_gen, start_gen, schema, db, summary):
     items = sum(s["tables"]["order_items"]["insert"] for s in summaries)
     assert db.count(schema, "order_items") == items_before + items
     assert db.scalar(f'SELECT count(DISTINCT inventory_item_id) FROM "{schema}".order_items') == items_before + items
-    assert db.scalar(f'SELECT count(DISTINCT session_id) FROM "{schema}".events') > 4900
+    # every visit left its session, except those of accounts closed meanwhile (one to a few each)
+    closed = sum(s["tables"].get("users", {}).get("delete", 0) for s in summaries)
+    missing = 5000 - db.scalar(f'SELECT count(DISTINCT session_id) FROM "{schema}".events')
+    assert closed <= missing <= 5 * closed, (closed, missing)
