@@ -208,6 +208,7 @@ class HistoryBuilder:
                 self.moves[move[0]] = move
 
     def _order(self, v, uid):
+        # lines in COLUMNS order, formatted inline (the invariant tests catch a column out of place)
         oid = self.ids["orders"].take()
         status, *times = order_state(self.order_fate.of(oid), v.order_ts, self.end, self.delays)
         ts, lines, rnd = self.ts, self.lines, self.rng.random
