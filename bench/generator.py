@@ -182,7 +182,8 @@ def rate_accuracy(workdir, rate, window):
     return {"target": rate, "window_s": elapsed, "visits": s["visits"], "achieved": achieved,
             "error_pct": 100.0 * (achieved - rate) / rate,
             "scheduled": planned, "vs_schedule_pct": 100.0 * (s["visits"] - planned) / max(planned, 1),
-            "poisson_sigma_pct": 100.0 / math.sqrt(rate * elapsed), "max_lag_s": s.get("max_lag_s")}
+            "poisson_sigma_pct": 100.0 / math.sqrt(rate * elapsed), "max_lag_s": s.get("max_lag_s"),
+            "latency_ms": s.get("latency_ms") or {}}
 
 
 def long_run(workdir, seconds, visits, more):
@@ -328,10 +329,11 @@ def report(r, version, sync_commit, fsync):
     if "rates" in r:
         table("3. Rate accuracy over the window (the generator's default arrivals; target within 2%)",
               ["target/s", "window s", "visits", "achieved/s", "error vs target", "seeded schedule",
-               "error vs schedule", "pure-Poisson 1-sigma", "max lag s"],
+               "error vs schedule", "pure-Poisson 1-sigma", "max lag s", "write ms p50", "p99", "max"],
               [[f"{x['target']:g}", f"{x['window_s']:.1f}", x["visits"], f"{x['achieved']:.2f}",
                 f"{x['error_pct']:+.2f}%", x["scheduled"], f"{x['vs_schedule_pct']:+.2f}%",
-                f"{x['poisson_sigma_pct']:.1f}%", x["max_lag_s"]] for x in r["rates"]])
+                f"{x['poisson_sigma_pct']:.1f}%", x["max_lag_s"]]
+               + [x["latency_ms"].get(k, "n/a") for k in ("p50", "p99", "max")] for x in r["rates"]])
     if "long" in r:
         x = r["long"]
         table("4. Memory over a long flat-out run (VmRSS of the generator process)",

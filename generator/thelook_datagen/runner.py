@@ -103,7 +103,7 @@ class Runner:
                     self.tick(next_tick)
                     next_tick += TICK_INTERVAL
                 if self.visit(now):
-                    stats.visit_done(self._last_kind, pacer.lag)
+                    stats.visit_done(self._last_kind, pacer.lag, self._last_latency)
                 if time.monotonic() >= next_status:
                     next_status = self._status(next_status)
         finally:
@@ -132,6 +132,7 @@ class Runner:
         planner, stats = self.planner, self.stats
         v = planner.plan(now)
         self._last_kind = v.kind
+        started = time.perf_counter()
         while True:
             try:
                 user_id, order_id, extra = self.writer.apply_visit(v)
@@ -142,6 +143,7 @@ class Runner:
             except psycopg2.Error as e:
                 self._failed("a visit", e)
                 return False
+        self._last_latency = time.perf_counter() - started   # the transaction as the client sees it
         self._failed_in_a_row = 0
         if v.new_user is not None:
             if user_id is not None:

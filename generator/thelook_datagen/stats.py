@@ -3,6 +3,8 @@ import json
 import sys
 import time
 
+from .latency import Latency
+
 TABLES = ("users", "events", "orders", "order_items", "inventory_items", "products",
           "distribution_centers")
 OPS = ("insert", "update", "delete")
@@ -22,13 +24,19 @@ class Stats:
         self.reconnects = 0
         self.lag = 0.0
         self.max_lag = 0.0
+        self.latency = Latency()          # write time of each visit, whole run
+        self.recent_latency = Latency()   # since the last status line
         self._last = (self.started, 0, 0)
 
     def add(self, table, op, n=1):
         if n:
             self.rows[(table, op)] += n
 
-    def visit_done(self, kind, lag):
+    def visit_done(self, kind, lag, latency=None):
+        """A visit committed: its kind, how late it started, and how long writing it took (s)."""
+        if latency is not None:
+            self.latency.add(latency)
+            self.recent_latency.add(latency)
         self.visits += 1
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         self.lag = lag
@@ -50,6 +58,8 @@ class Stats:
         for (table, op), n in self.rows.items():
             if n:
                 per_table.setdefault(table, {})[op] = n
+        latency = (self.latency if final else self.recent_latency).summary_ms()
+        self.recent_latency = Latency()
         return {
             "event": "summary" if final else "status",
             "elapsed_s": round(elapsed, 1),
@@ -67,6 +77,8 @@ class Stats:
             "reconnects": self.reconnects,
             "lag_s": round(self.lag, 3),
             "max_lag_s": round(self.max_lag, 3),
+            # write time per visit (one transaction): since the last status line, or the whole run
+            "latency_ms": latency,
         }
 
 
@@ -81,6 +93,10 @@ def format_text(s):
             f"{s['visits_per_s']:.2f}/s{recent}) rows {s['rows']} "
             f"({s['rows_per_s']:.0f}/s) | {tables} | errors {s['errors']} retries {s['retries']} "
             f"reconnects {s['reconnects']} | lag {s['lag_s']:.3f}s (max {s['max_lag_s']:.3f}s)")
+    lat = s.get("latency_ms")
+    if lat and lat["max"]:
+        line += (f" | latency ms mean {lat['mean']:.2f} p50 {lat['p50']:.2f} p95 {lat['p95']:.2f} "
+                 f"p99 {lat['p99']:.2f} max {lat['max']:.2f}")
     if s["event"] == "status" and s["lag_s"] >= BEHIND_S:
         line += f" | BEHIND SCHEDULE by {s['lag_s']:.1f}s: the database is not keeping up with the target rate"
     return line

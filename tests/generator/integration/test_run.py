@@ -17,6 +17,10 @@ def test_run_invariants_lifecycle_and_counts(run_gen, schema, db, summary):
     assert "Traceback" not in proc.stderr
     assert s["visits"] == 3000 and s["errors"] == 0
     assert db.invariants(schema) == {}
+    # each visit's write time, as pgbench reports transaction latency: real and ordered figures
+    lat = s["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] and 0 < lat["mean"] <= lat["max"], lat
+    assert lat["max"] < s["elapsed_s"] * 1000
 
     # schema shape: keys, identity, replica identity, the partial index for unsold stock
     assert db.count(schema, "distribution_centers") == 10

@@ -46,3 +46,30 @@ def test_status_says_when_behind_schedule():
     assert "BEHIND SCHEDULE by 2.5s" in format_text(stats.snapshot())
     stats.visit_done("ghost", 0.01)
     assert "BEHIND" not in format_text(stats.snapshot())
+
+
+def test_latency_percentiles_within_a_bucket():
+    from thelook_datagen.latency import GROWTH, Latency
+    lat = Latency()
+    values = [i / 1000 for i in range(1, 1001)]        # 1 ms .. 1 s, uniform
+    for v in reversed(values):
+        lat.add(v)
+    for q, exact in ((0.5, 0.5), (0.95, 0.95), (0.99, 0.99)):
+        assert exact <= lat.percentile(q) <= exact * GROWTH
+    assert lat.percentile(1.0) == lat.max == 1.0
+    assert Latency().summary_ms() == {"mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+    assert lat.summary_ms()["mean"] == 500.5
+
+
+def test_status_reports_latency_since_the_last_line_and_summary_over_the_run():
+    stats = Stats(10.0)
+    for _ in range(99):
+        stats.visit_done("browse", 0.0, 0.002)
+    stats.visit_done("browse", 0.0, 0.5)
+    first = stats.snapshot()
+    assert first["latency_ms"]["max"] == 500.0 and 2.0 <= first["latency_ms"]["p50"] <= 2.05
+    assert "latency ms mean 6.98 p50 2.0" in format_text(first)
+    stats.visit_done("browse", 0.0, 0.010)
+    assert stats.snapshot()["latency_ms"]["max"] == 10.0          # the interval's own figures
+    final = stats.snapshot(final=True)
+    assert final["latency_ms"]["max"] == 500.0 and 2.0 <= final["latency_ms"]["p99"] <= 10.2
