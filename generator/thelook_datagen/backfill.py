@@ -91,6 +91,13 @@ class Ids:
         self.next += self.step
         return self.last
 
+    def take_many(self, n):
+        """The first of n ids (the others follow at `step`)."""
+        first = self.next
+        self.next += self.step * n
+        self.last = self.next - self.step
+        return first
+
 
 class Fates:
     """hashint8extended(id, seed) & 1023 for this worker's ids, the way the live ticks compute it in
@@ -192,9 +199,7 @@ class HistoryBuilder:
         # events are most of the rows: formatted inline from Visit.event_rows' fields, which is
         # much cheaper than a tuple per event through _line (URIs are ours and need no escaping)
         ev_id = self.ids["events"]
-        first, step = ev_id.next, ev_id.step
-        ev_id.next += step * len(v.ev_ts)
-        ev_id.last = ev_id.next - step
+        first, step = ev_id.take_many(len(v.ev_ts)), ev_id.step
         head = f"\t{NULL if uid is None else uid}\t"
         session = f"\t{v.session_id}\t"
         place = (f"\t{v.ip_address}\t{field(v.city)}\t{field(v.state)}\t{field(v.postal_code)}\t{v.browser}\t"
