@@ -149,6 +149,15 @@ SELECT format('CREATE DATABASE %I OWNER %I', '{DB['database']}', '{DB['user']}')
                          log=lay.logs / "postgres.log")
 
 
+def kafka_cluster_id():
+    """A random base64url UUID that does not start with '-', which kafka-storage would parse as an
+    option (Kafka's own Uuid.randomUuid() avoids it the same way)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 def init_kafka(lay, ports):
     """server.properties at every `up` (ports may change); storage formatted once with a saved cluster id."""
     kdir = lay.data / "kafka"
@@ -173,8 +182,9 @@ def init_kafka(lay, ports):
     if (kdir / "data" / "meta.properties").exists():
         return
     id_file = kdir / "cluster.id"
-    if not id_file.exists():
-        id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") + "\n")
+    # storage is not formatted yet, so an id the tool would read as an option can still be replaced
+    if not id_file.exists() or id_file.read_text().startswith("-"):
+        id_file.write_text(kafka_cluster_id() + "\n")
     say("formatting Kafka's KRaft storage")
     out = subprocess.run([str(lay.java / "bin" / "java"), "-Xmx256m", f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}",
                           "-cp", str(lay.jars / "kafka" / "*"), "kafka.tools.StorageTool", "format",
