@@ -2,13 +2,12 @@
 import logging
 
 from .errors import UserError
+from .tables import CAPTURED_TABLES, topic_name
 
-CAPTURED_TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items",
-                   "order_items", "events", "heartbeat")
 
 
 def topic_names(prefix, schema):
-    return [f"{prefix}.{schema}.{table}" for table in CAPTURED_TABLES]
+    return [topic_name(prefix, schema, table) for table in CAPTURED_TABLES]
 
 
 def _quiet_logger():

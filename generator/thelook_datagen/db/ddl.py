@@ -32,9 +32,6 @@ COLUMNS = {
                ("event_type", "text")),
     "heartbeat": (("id", "integer"), ("ts", TS)),
 }
-# Creation order (referenced tables first); drop in reverse.
-TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items", "order_items",
-          "events", "heartbeat")
 
 IDENTITY = {"users": "id", "orders": "order_id", "inventory_items": "id", "order_items": "id", "events": "id"}
 PRIMARY_KEY = {"orders": "order_id"}

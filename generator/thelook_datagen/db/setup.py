@@ -2,7 +2,8 @@
 import psycopg2
 
 from ..errors import UserError
-from .ddl import COLUMNS, TABLES, create_table_sql, ident, index_sql
+from ..tables import TABLES
+from .ddl import COLUMNS, create_table_sql, ident, index_sql
 from .reference_load import load_reference
 
 _TYPE_NAMES = {"integer": "integer", "bigint": "bigint", "text": "text",

@@ -1,0 +1,20 @@
+"""The shop's tables, named once for the whole package (DDL, topics, verify, counters, tests).
+
+`TABLES` is the creation order (referenced tables first; drop in reverse). `SHOP_TABLES` are the
+seven theLook tables; `HEARTBEAT` is the table Debezium's heartbeat query writes, captured like the
+others so that the replication slot moves on while the shop is idle. `WRITTEN_TABLES` are the ones
+the generator changes while streaming (the catalogue tables are loaded once), in the order the
+status line shows them.
+"""
+
+HEARTBEAT = "heartbeat"
+SHOP_TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items", "order_items",
+               "events")
+TABLES = SHOP_TABLES + (HEARTBEAT,)
+CAPTURED_TABLES = TABLES          # every table has a change topic PREFIX.SCHEMA.TABLE
+WRITTEN_TABLES = ("users", "events", "orders", "order_items", "inventory_items", "products",
+                  "distribution_centers")
+
+
+def topic_name(prefix, schema, table):
+    return f"{prefix}.{schema}.{table}"
