@@ -1,21 +1,24 @@
-"""Entry point of `thelook-datagen` (and dispatcher of `thelook-datagen verify ...`)."""
+"""Entry point of `thelook-datagen` (and dispatcher of `thelook-datagen verify ...`): the only layer
+that turns errors into lines and exit codes (console.py)."""
 import signal
 import sys
 import time
 
+from .console import EXIT_CANNOT_RUN, print_error
 from .errors import Stopped, UserError
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "verify":
-        from .verify.cli import main as verify_main  # engineer D's module, loaded only when asked for
+        from .verify.cli import main as verify_main  # loaded only when asked for
         return verify_main(argv[1:])
+    from .options import GENERATOR
     try:
         return run(argv)
     except UserError as e:
-        sys.stderr.write(f"thelook-datagen: error: {e}\n")
-        return 1
+        print_error("thelook-datagen", e, GENERATOR.flags())
+        return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130
 

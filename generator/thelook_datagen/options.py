@@ -1,62 +1,38 @@
-"""Command-line options; every one can also come from an environment variable.
+"""Every command's options, declared once: flags, environment variable, type, default, help.
 
-The database options use libpq's own variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE),
-Kafka's servers KAFKA_BOOTSTRAP_SERVERS, everything else THELOOK_<OPTION>. Kafka client settings
-(security.protocol, sasl.*, ssl.*) come from repeated --kafka-config KEY=VALUE or from variables
+Like locust's argument parser: an option is declared ONCE with its variable, and groups of options
+(PostgreSQL, Kafka) are shared by the generator, `verify` and every later command, so that the same
+option has the same spelling, default, variable and validation everywhere.
+
+Precedence: command line, then the environment variable, then the default. The database options
+use libpq's own variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE), Kafka's servers
+KAFKA_BOOTSTRAP_SERVERS, everything else THELOOK_<OPTION>. Kafka client settings (security.protocol,
+sasl.*, ssl.*) come from repeated --kafka-config KEY=VALUE or from variables
 THELOOK_KAFKA_CONFIG_<KEY> with dots written as underscores (THELOOK_KAFKA_CONFIG_SASL_MECHANISM).
+
+The result of parsing is a plain dataclass (`Settings`, `VerifySettings`): library code reads
+settings, never flags (see errors.py for how it names them in messages).
 """
 import argparse
 import os
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Callable, Optional
 
+from .console import ToolParser
 from .errors import UserError
 from .sim.lifecycle import DEFAULT_TIME_SCALE
 
 KAFKA_ENV_PREFIX = "THELOOK_KAFKA_CONFIG_"
+DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"   # not localhost: it may resolve to ::1 where only IPv4 listens
+DEFAULT_KAFKA_TIMEOUT = 30.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-@dataclass
-class Settings:
-    avg_qps: float = 0.0
-    if_exists: str = "append"
-    max_iter: int = -1
-    ghost_ratio: float = 0.2
-    host: str = None
-    port: int = None
-    user: str = None
-    password: str = None
-    db: str = None
-    schema: str = "demo"
-    bootstrap_servers: str = "localhost:9092"
-    topic_prefix: str = "ecomm"
-    create_topic: bool = True
-    topic_partitions: int = 1
-    topic_replication_factor: int = 1
-    topic_config: dict = field(default_factory=dict)
-    kafka_config: dict = field(default_factory=dict)
-    kafka_timeout: float = 30.0
-    seed: int = None
-    time_scale: float = DEFAULT_TIME_SCALE
-    arrivals: str = "stratified"
-    status_interval: float = 5.0
-    quiet: bool = False
-    log_format: str = "text"
-    synchronous_commit: str = "on"
-    connect_timeout: int = 10
-    reconnect_timeout: float = 0.0
-    backfill_days: float = 0.0
-    backfill_rate: float = None
+# ------------------------------------------------------------------ value types
 
-    @property
-    def conn_kw(self):
-        from .db.writer import connect_kwargs
-        return connect_kwargs(self.host, self.port, self.user, self.password, self.db, self.connect_timeout)
-
-
-def _number(kind, lo=None, hi=None, lo_open=False):
+def number(kind, lo=None, hi=None, lo_open=False):
+    """A parser of int/float values within bounds (NaN and infinities refused)."""
     def parse(text):
         try:
             value = kind(text)
@@ -73,20 +49,21 @@ def _number(kind, lo=None, hi=None, lo_open=False):
     return parse
 
 
-def _key_value(text):
+def key_value(text):
+    """KEY=VALUE (the value may be empty or contain '=')."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key.strip(), value
 
 
-def _nonempty(text):
+def nonempty(text):
     if not text or not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
 
 
-def _boolean(text):
+def boolean(text):
     t = text.strip().lower()
     if t in _TRUE:
         return True
@@ -95,134 +72,335 @@ def _boolean(text):
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-# (flags, dest, env, type, default, help, extra argparse kwargs)
-OPTIONS = [
-    (("--avg-qps",), "avg_qps", "THELOOK_AVG_QPS", _number(float, 0), 0.0,
-     "mean visits started per second, Poisson arrivals against the clock; 0 = flat out", {}),
-    (("--if_exists", "--if-exists"), "if_exists", "THELOOK_IF_EXISTS", str, "append",
-     "if the tables exist: fail (refuse to start), replace (drop and recreate once), "
-     "append (keep them and their rows)", {"choices": ("fail", "replace", "append")}),
-    (("--max_iter", "--max-iter"), "max_iter", "THELOOK_MAX_ITER", _number(int, -1), -1,
-     "number of visits, -1 = until stopped", {}),
-    (("--ghost_ratio", "--ghost-ratio", "-g"), "ghost_ratio", "THELOOK_GHOST_RATIO",
-     _number(float, 0.0, 1.0), 0.2, "share of visits that are anonymous ghost sessions (user_id NULL)", {}),
-    (("--host",), "host", "PGHOST", _nonempty, None, "PostgreSQL host", {}),
-    (("--port",), "port", "PGPORT", _number(int, 1, 65535), None, "PostgreSQL port", {}),
-    (("--user",), "user", "PGUSER", _nonempty, None, "PostgreSQL user", {}),
-    (("--password",), "password", "PGPASSWORD", str, None, "PostgreSQL password (better: PGPASSWORD)", {}),
-    (("--db",), "db", "PGDATABASE", _nonempty, None, "PostgreSQL database", {}),
-    (("--schema",), "schema", "THELOOK_SCHEMA", _nonempty, "demo", "schema of the shop's tables", {}),
-    (("--bootstrap-servers",), "bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", _nonempty, "localhost:9092",
-     "Kafka bootstrap servers (only to create topics)", {}),
-    (("--topic-prefix",), "topic_prefix", "THELOOK_TOPIC_PREFIX", _nonempty, "ecomm",
-     "topics are {prefix}.{schema}.{table}", {}),
-    (("--topic-partitions",), "topic_partitions", "THELOOK_TOPIC_PARTITIONS", _number(int, 1), 1,
-     "partitions of each created topic", {}),
-    (("--topic-replication-factor",), "topic_replication_factor", "THELOOK_TOPIC_REPLICATION_FACTOR",
-     _number(int, 1), 1, "replication factor of each created topic", {}),
-    (("--topic-config",), "topic_config", "THELOOK_TOPIC_CONFIG", _key_value, None,
-     "topic config KEY=VALUE for created topics, repeatable (env: comma-separated)",
-     {"action": "append", "metavar": "KEY=VALUE"}),
-    (("--kafka-config",), "kafka_config", None, _key_value, None,
-     "Kafka client setting KEY=VALUE (security.protocol, sasl.mechanism, ssl.ca.location, ...), "
-     f"repeatable (env: {KAFKA_ENV_PREFIX}<KEY>, dots as underscores)", {"action": "append", "metavar": "KEY=VALUE"}),
-    (("--kafka-timeout",), "kafka_timeout", "THELOOK_KAFKA_TIMEOUT", _number(float, 0, lo_open=True), 30.0,
-     "seconds to wait for the Kafka broker before giving up", {}),
-    (("--seed",), "seed", "THELOOK_SEED", _number(int), None,
-     "random seed: the same options give the same users, sessions, orders, products and, at a set "
-     "--avg-qps, statuses (flat out, lifecycle timing follows the database's speed)", {}),
-    (("--time-scale",), "time_scale", "THELOOK_TIME_SCALE", _number(float, 0, lo_open=True),
-     DEFAULT_TIME_SCALE, "shop seconds per real second for lifecycle delays (shipping after 1 shop "
-     "day, delivery 2 days later, ...); default 8640 = a shop day lasts 10 s; 1 = real time", {}),
-    (("--arrivals",), "arrivals", "THELOOK_ARRIVALS", str, "stratified",
-     "arrival process for --avg-qps: poisson (independent exponential gaps) or stratified (Poisson "
-     "arrivals with the count fixed per ~1 s window, so the achieved rate is exact over a minute)",
-     {"choices": ("stratified", "poisson")}),
-    (("--status-interval",), "status_interval", "THELOOK_STATUS_INTERVAL", _number(float, 0, lo_open=True),
-     5.0, "seconds between status lines", {}),
-    (("--log-format",), "log_format", "THELOOK_LOG_FORMAT", str, "text", "status and messages as text or "
-     "JSON lines", {"choices": ("text", "json")}),
-    (("--synchronous-commit",), "synchronous_commit", "THELOOK_SYNCHRONOUS_COMMIT", str, "on",
-     "PostgreSQL synchronous_commit for the generator's sessions: off lets a visit's commit return "
-     "before its WAL is flushed (several times faster on slow disks; Debezium still only sees "
-     "flushed changes; a server crash may lose the last fraction of a second of visits)",
-     {"choices": ("on", "off", "local", "remote_write", "remote_apply")}),
-    (("--connect-timeout",), "connect_timeout", "THELOOK_CONNECT_TIMEOUT", _number(int, 1), 10,
-     "seconds to wait for each PostgreSQL connection attempt", {}),
-    (("--reconnect-timeout",), "reconnect_timeout", "THELOOK_RECONNECT_TIMEOUT", _number(float, 0), 0.0,
-     "give up after PostgreSQL has been unreachable this many seconds mid-run; 0 = keep trying", {}),
-    (("--backfill-days",), "backfill_days", "THELOOK_BACKFILL_DAYS", _number(float, 0), 0.0,
-     "before streaming, write this many days of past activity with COPY (bulk history); 0 = none", {}),
-    (("--backfill-rate",), "backfill_rate", "THELOOK_BACKFILL_RATE", _number(float, 0, lo_open=True), None,
-     "visits/s of the backfilled history (default: --avg-qps, or 10 when that is 0)", {}),
-]
+# ------------------------------------------------------------------ the option model
+
+@dataclass(frozen=True)
+class Option:
+    """One option. kind: "value" (takes a value), "flag" (on when given; env true/false),
+    "switch" (--X / --no-X pair; env true/false). `pairs`: repeatable KEY=VALUE collected into a
+    dict (env: comma-separated, or one variable per key under `env_prefix`)."""
+    dest: str
+    flags: tuple
+    help: str
+    env: Optional[str] = None
+    type: Callable = str
+    default: Any = None
+    choices: Optional[tuple] = None
+    kind: str = "value"
+    pairs: bool = False
+    env_prefix: Optional[str] = None
+    metavar: Optional[str] = None
+    off_flag: Optional[str] = None      # kind "switch": the flag that turns it off
+    off_help: str = ""
+    secret: bool = False                # never shown in a settings object's repr
+
+    @property
+    def flag(self):
+        return self.flags[0]
+
+    def help_text(self):
+        text = self.help
+        if "default" not in text:
+            if self.kind == "switch":
+                text += " (default)" if self.default else ""
+            elif isinstance(self.default, float):
+                text += f" (default: {self.default:g})"
+            elif self.default not in (None, False):
+                text += f" (default: {self.default})"
+        if self.env:
+            text += f" [{self.env}]"
+        if self.env_prefix:
+            text += f" [{self.env_prefix}<KEY>, dots as underscores]"
+        return text
+
+    def add_to(self, group):
+        # parsed defaults stay None, so the environment can fill the gaps afterwards
+        if self.kind == "flag":
+            group.add_argument(*self.flags, dest=self.dest, action="store_const", const=True, default=None,
+                               help=self.help_text())
+        elif self.kind == "switch":
+            pair = group.add_mutually_exclusive_group()
+            pair.add_argument(*self.flags, dest=self.dest, action="store_const", const=True, default=None,
+                              help=self.help_text())
+            pair.add_argument(self.off_flag, dest=self.dest, action="store_const", const=False,
+                              help=self.off_help)
+        else:
+            extra = {"choices": self.choices} if self.choices else {}
+            if self.pairs:
+                extra.update(action="append", metavar=self.metavar or "KEY=VALUE")
+            elif self.metavar:
+                extra["metavar"] = self.metavar
+            group.add_argument(*self.flags, dest=self.dest, type=key_value if self.pairs else self.type,
+                               default=None, help=self.help_text(), **extra)
+
+    def from_env(self, environ):
+        """The value from the environment, or None when unset."""
+        if self.env_prefix:
+            found = {}
+            for key, value in environ.items():
+                if key.startswith(self.env_prefix) and len(key) > len(self.env_prefix):
+                    found[key[len(self.env_prefix):].lower().replace("_", ".")] = value
+            return found or None
+        raw = environ.get(self.env) if self.env else None
+        if raw is None or raw == "":
+            return None
+        parse = boolean if self.kind in ("flag", "switch") else (key_value if self.pairs else self.type)
+        try:
+            if self.pairs:
+                return dict(parse(part) for part in raw.split(",") if part.strip())
+            value = parse(raw)
+        except argparse.ArgumentTypeError as e:
+            raise UserError(f"environment variable {self.env}: {e}") from None
+        if self.choices and value not in self.choices:
+            raise UserError(f"environment variable {self.env}: invalid choice {raw!r} "
+                            f"(choose from {', '.join(self.choices)})")
+        return value
+
+    def resolve(self, given, environ):
+        """Command line, then environment, then default."""
+        if self.pairs:
+            merged = dict(self.from_env(environ) or {}) if self.env or self.env_prefix else {}
+            merged.update(dict(given or []))
+            return merged
+        if given is not None:
+            return given
+        value = self.from_env(environ)
+        return self.default if value is None else value
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # one clear line, not a usage dump
-        sys.stderr.write(f"thelook-datagen: error: {message} (see --help)\n")
-        sys.exit(2)
+@dataclass(frozen=True)
+class Command:
+    """A command's parser built from option groups; parse() returns {dest: value}."""
+    prog: str
+    description: str
+    groups: tuple                  # ((title, (Option, ...)), ...)
+    epilog: str = "Every option can also be set by the environment variable shown in brackets."
+    raw_description: bool = False
+
+    def options(self):
+        return [o for _, opts in self.groups for o in opts]
+
+    def flags(self):
+        """{setting name: its first flag}, to render `{opt:NAME}` in error messages (a switch's off
+        flag as `no_NAME`)."""
+        names = {o.dest: o.flag for o in self.options()}
+        names.update({f"no_{o.dest}": o.off_flag for o in self.options() if o.off_flag})
+        return names
+
+    def parser(self):
+        kw = {"formatter_class": argparse.RawDescriptionHelpFormatter} if self.raw_description else {}
+        p = ToolParser(prog=self.prog, description=self.description, epilog=self.epilog, **kw)
+        for title, opts in self.groups:
+            group = p.add_argument_group(title)
+            for option in opts:
+                option.add_to(group)
+        return p
+
+    def parse(self, argv, environ=None):
+        environ = os.environ if environ is None else environ
+        args = self.parser().parse_args(argv)
+        return {o.dest: o.resolve(getattr(args, o.dest), environ) for o in self.options()}
 
 
-def build_parser():
-    p = _Parser(prog="thelook-datagen",
-                description="Live theLook eCommerce workload for PostgreSQL CDC: visits (sessions, "
-                            "sign-ups, orders) and the shop's lifecycle (shipping, returns, restocking, "
-                            "write-offs, closed accounts). Subcommand: `thelook-datagen verify --help`.",
-                epilog="Every option can also be set by the environment variable shown in brackets.")
-    for flags, dest, env, typ, default, help_text, extra in OPTIONS:
-        env_note = f" [{env}]" if env else ""
-        # defaults stay None in argparse so that environment variables can fill the gaps later
-        default_note = f" (default: {default:g})" if isinstance(default, float) else (
-            f" (default: {default})" if default is not None and "default" not in help_text else "")
-        p.add_argument(*flags, dest=dest, type=typ, default=None,
-                       help=f"{help_text}{default_note}{env_note}", **extra)
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--create-topic", dest="create_topic", action="store_const", const=True, default=None,
-                       help="create the CDC topics in Kafka (default) [THELOOK_CREATE_TOPIC]")
-    group.add_argument("--no-create-topic", dest="create_topic", action="store_const", const=False,
-                       help="never contact Kafka")
-    p.add_argument("--quiet", "-q", dest="quiet", action="store_const", const=True, default=None,
-                   help="no status lines, only errors and the final summary [THELOOK_QUIET]")
-    return p
+def reuse(option, **changes):
+    """A shared option with another default or help (same flags and variable)."""
+    from dataclasses import replace
+    return replace(option, **changes)
 
 
-def _from_env(environ, env, typ, extra):
-    raw = environ.get(env)
-    if raw is None or raw == "":
-        return None
-    try:
-        if extra.get("action") == "append":
-            return [typ(part) for part in raw.split(",") if part.strip()]
-        value = typ(raw)
-    except argparse.ArgumentTypeError as e:
-        raise UserError(f"environment variable {env}: {e}") from None
-    if "choices" in extra and value not in extra["choices"]:
-        raise UserError(f"environment variable {env}: invalid choice {raw!r} "
-                        f"(choose from {', '.join(extra['choices'])})")
-    return value
+# ------------------------------------------------------------------ shared groups
+
+HOST = Option("host", ("--host",), "PostgreSQL host", "PGHOST", nonempty)
+PORT = Option("port", ("--port",), "PostgreSQL port", "PGPORT", number(int, 1, 65535))
+USER = Option("user", ("--user",), "PostgreSQL user", "PGUSER", nonempty)
+PASSWORD = Option("password", ("--password",), "PostgreSQL password (better: PGPASSWORD)", "PGPASSWORD",
+                  secret=True)
+DB = Option("db", ("--db", "--dbname"), "PostgreSQL database", "PGDATABASE", nonempty)
+SCHEMA = Option("schema", ("--schema",), "schema of the shop's tables", "THELOOK_SCHEMA", nonempty, "demo")
+CONNECT_TIMEOUT = Option("connect_timeout", ("--connect-timeout",),
+                         "seconds to wait for each PostgreSQL connection attempt", "THELOOK_CONNECT_TIMEOUT",
+                         number(int, 1), 10)
+POSTGRES = (HOST, PORT, USER, PASSWORD, DB, SCHEMA, CONNECT_TIMEOUT)
+
+BOOTSTRAP_SERVERS = Option("bootstrap_servers", ("--bootstrap-servers",), "Kafka bootstrap servers",
+                           "KAFKA_BOOTSTRAP_SERVERS", nonempty, DEFAULT_BOOTSTRAP_SERVERS)
+KAFKA_CONFIG = Option("kafka_config", ("--kafka-config",),
+                      "Kafka client setting KEY=VALUE (security.protocol, sasl.mechanism, ssl.ca.location, "
+                      "...), repeatable", pairs=True, env_prefix=KAFKA_ENV_PREFIX, secret=True)
+KAFKA_TIMEOUT = Option("kafka_timeout", ("--kafka-timeout",), "seconds to wait for the Kafka broker before "
+                       "giving up", "THELOOK_KAFKA_TIMEOUT", number(float, 0, lo_open=True), DEFAULT_KAFKA_TIMEOUT)
+TOPIC_PREFIX = Option("topic_prefix", ("--topic-prefix",), "Debezium's topic.prefix: change topics are "
+                      "PREFIX.SCHEMA.TABLE", "THELOOK_TOPIC_PREFIX", nonempty, "ecomm")
+KAFKA = (BOOTSTRAP_SERVERS, KAFKA_CONFIG, KAFKA_TIMEOUT, TOPIC_PREFIX)
+
+QUIET = Option("quiet", ("--quiet", "-q"), "no status or progress lines, only errors and the result",
+               "THELOOK_QUIET", kind="flag", default=False)
+
+
+# ------------------------------------------------------------------ thelook-datagen
+
+GENERATOR_WORKLOAD = (
+    Option("avg_qps", ("--avg-qps",), "mean visits started per second, Poisson arrivals against the clock; "
+           "0 = flat out", "THELOOK_AVG_QPS", number(float, 0), 0.0),
+    Option("if_exists", ("--if_exists", "--if-exists"), "if the tables exist: fail (refuse to start), replace "
+           "(drop and recreate once), append (keep them and their rows)", "THELOOK_IF_EXISTS", str, "append",
+           choices=("fail", "replace", "append")),
+    Option("max_iter", ("--max_iter", "--max-iter"), "number of visits, -1 = until stopped", "THELOOK_MAX_ITER",
+           number(int, -1), -1),
+    Option("ghost_ratio", ("--ghost_ratio", "--ghost-ratio", "-g"), "share of visits that are anonymous ghost "
+           "sessions (user_id NULL)", "THELOOK_GHOST_RATIO", number(float, 0.0, 1.0), 0.2),
+    Option("seed", ("--seed",), "random seed: the same options give the same users, sessions, orders, products "
+           "and, at a set --avg-qps, statuses (flat out, lifecycle timing follows the database's speed)",
+           "THELOOK_SEED", number(int)),
+    Option("time_scale", ("--time-scale",), "shop seconds per real second for lifecycle delays (shipping after "
+           "1 shop day, delivery 2 days later, ...); default 8640 = a shop day lasts 10 s; 1 = real time",
+           "THELOOK_TIME_SCALE", number(float, 0, lo_open=True), DEFAULT_TIME_SCALE),
+    Option("arrivals", ("--arrivals",), "arrival process for --avg-qps: poisson (independent exponential gaps) "
+           "or stratified (Poisson arrivals with the count fixed per ~1 s window, so the achieved rate is "
+           "exact over a minute)", "THELOOK_ARRIVALS", str, "stratified", choices=("stratified", "poisson")),
+    Option("synchronous_commit", ("--synchronous-commit",), "PostgreSQL synchronous_commit for the generator's "
+           "sessions: off lets a visit's commit return before its WAL is flushed (several times faster on "
+           "slow disks; Debezium still only sees flushed changes; a server crash may lose the last fraction "
+           "of a second of visits)", "THELOOK_SYNCHRONOUS_COMMIT", str, "on",
+           choices=("on", "off", "local", "remote_write", "remote_apply")),
+    Option("reconnect_timeout", ("--reconnect-timeout",), "give up after PostgreSQL has been unreachable this "
+           "many seconds mid-run; 0 = keep trying", "THELOOK_RECONNECT_TIMEOUT", number(float, 0), 0.0),
+    Option("backfill_days", ("--backfill-days",), "before streaming, write this many days of past activity "
+           "with COPY (bulk history); 0 = none", "THELOOK_BACKFILL_DAYS", number(float, 0), 0.0),
+    Option("backfill_rate", ("--backfill-rate",), "visits/s of the backfilled history (default: --avg-qps, or "
+           "10 when that is 0)", "THELOOK_BACKFILL_RATE", number(float, 0, lo_open=True)),
+)
+GENERATOR_TOPICS = (
+    Option("create_topic", ("--create-topic",), "create the CDC topics in Kafka before streaming",
+           "THELOOK_CREATE_TOPIC", kind="switch", default=True, off_flag="--no-create-topic",
+           off_help="never contact Kafka"),
+    Option("topic_partitions", ("--topic-partitions",), "partitions of each created topic",
+           "THELOOK_TOPIC_PARTITIONS", number(int, 1), 1),
+    Option("topic_replication_factor", ("--topic-replication-factor",), "replication factor of each created "
+           "topic", "THELOOK_TOPIC_REPLICATION_FACTOR", number(int, 1), 1),
+    Option("topic_config", ("--topic-config",), "topic config KEY=VALUE for created topics, repeatable "
+           "(env: comma-separated)", "THELOOK_TOPIC_CONFIG", pairs=True),
+)
+GENERATOR_OUTPUT = (
+    Option("status_interval", ("--status-interval",), "seconds between status lines", "THELOOK_STATUS_INTERVAL",
+           number(float, 0, lo_open=True), 5.0),
+    Option("log_format", ("--log-format",), "status and messages as text or JSON lines", "THELOOK_LOG_FORMAT",
+           str, "text", choices=("text", "json")),
+    QUIET,
+)
+
+GENERATOR = Command(
+    prog="thelook-datagen",
+    description="Live theLook eCommerce workload for PostgreSQL CDC: visits (sessions, sign-ups, orders) and "
+                "the shop's lifecycle (shipping, returns, restocking, write-offs, closed accounts). "
+                "Subcommand: `thelook-datagen verify --help`.",
+    groups=(("workload", GENERATOR_WORKLOAD), ("PostgreSQL", POSTGRES),
+            ("Kafka (only to create the change topics)", KAFKA), ("topics", GENERATOR_TOPICS),
+            ("output", GENERATOR_OUTPUT)),
+)
+
+
+def _conn_kw(self):
+    """psycopg2.connect keyword arguments from the PostgreSQL settings."""
+    from .db.writer import connect_kwargs
+    return connect_kwargs(self.host, self.port, self.user, self.password, self.db, self.connect_timeout)
+
+
+def settings_class(name, command, doc, **namespace):
+    """A dataclass with one field per option of `command` (its default), so an option is declared
+    once and its setting cannot be forgotten."""
+    def default(o):
+        if o.pairs:
+            return field(default_factory=dict, repr=not o.secret)
+        return field(default=o.default, repr=not o.secret)
+    cls = make_dataclass(name, [(o.dest, Any, default(o)) for o in command.options()], namespace=namespace)
+    cls.__doc__ = doc
+    return cls
+
+
+Settings = settings_class("Settings", GENERATOR, "thelook-datagen's settings: one field per option.",
+                          conn_kw=property(_conn_kw))
 
 
 def parse_settings(argv, environ=None):
-    environ = os.environ if environ is None else environ
-    args = build_parser().parse_args(argv)
-    values = {}
-    for flags, dest, env, typ, default, _help, extra in OPTIONS:
-        value = getattr(args, dest)
-        if value is None and env:
-            value = _from_env(environ, env, typ, extra)
-        values[dest] = default if value is None else value
-    for dest, env in (("create_topic", "THELOOK_CREATE_TOPIC"), ("quiet", "THELOOK_QUIET")):
-        value = getattr(args, dest)
-        if value is None:
-            value = _from_env(environ, env, _boolean, {})
-        values[dest] = {"create_topic": True, "quiet": False}[dest] if value is None else value
-    kafka = {}
-    for key, value in environ.items():
-        if key.startswith(KAFKA_ENV_PREFIX) and len(key) > len(KAFKA_ENV_PREFIX):
-            kafka[key[len(KAFKA_ENV_PREFIX):].lower().replace("_", ".")] = value
-    kafka.update(dict(values["kafka_config"] or []))
-    values["kafka_config"] = kafka
-    values["topic_config"] = dict(values["topic_config"] or [])
-    return Settings(**values)
+    """thelook-datagen's command line and environment -> Settings. Bad command-line values exit 2
+    with one line; bad environment values raise UserError."""
+    return Settings(**GENERATOR.parse(argv, environ))
+
+
+# ------------------------------------------------------------------ thelook-datagen verify
+
+VERIFY_DESCRIPTION = """\
+Reads the Debezium change topics PREFIX.SCHEMA.TABLE from the beginning, replays the events per
+table by primary key (snapshot reads r, creates c, updates u, deletes d, tombstones), and compares
+the result, column by column, with the rows in PostgreSQL. Prints per table the events by op, the
+rows matched, missing, extra and different (with examples), checks that each UPDATE/DELETE
+before-image equals the row's previous state (a gap there means a lost change), and reports
+commit-to-Kafka latency (p50/p95/p99/max, from each change's source.ts_ms to its Kafka record
+timestamp; both clocks must agree, as on one machine).
+
+Which moment is compared (--cut):
+  snapshot (default)  Writers may keep running. verify reads all tables in one REPEATABLE READ
+                      snapshot and notes the WAL position at that moment, waits until the
+                      connector's replication slot confirms that position (Debezium confirms an
+                      LSN only after Kafka has acknowledged every change before it; heartbeats or
+                      ongoing writes move it along), then reads the topics up to their end offsets
+                      and replays only the transactions that snapshot saw. No pause is needed.
+                      The slot is --slot, or the only logical slot of the database.
+  end                 For pipelines without heartbeats: stop the writers first. verify reads the
+                      topics until no new record arrives for --idle seconds, then reads PostgreSQL.
+
+Debezium delivers at least once: events redelivered after a crash are counted as 'dup' and are
+harmless. Topics must keep their whole history (no deletion by retention) for the replay to be
+complete. Exit status: 0 all equal, 1 differences found, 2 could not verify.
+
+Examples:
+  thelook-datagen verify                                   # local stack: eval "$(scripts/stack env)"
+  thelook-datagen verify --bootstrap-servers broker:9092 --host db.example --user app --db shop \\
+      --schema demo --topic-prefix ecomm
+  thelook-datagen verify --kafka-config security.protocol=SASL_SSL --kafka-config sasl.mechanism=PLAIN \\
+      --kafka-config sasl.username=KEY --kafka-config sasl.password=SECRET
+"""
+
+VERIFY_CUT = (
+    Option("tables", ("--tables",), "comma-separated tables to compare (default: the theLook tables and "
+           "heartbeat, those that exist)", "THELOOK_VERIFY_TABLES"),
+    Option("cut", ("--cut",), "which moment to compare (see above)", "THELOOK_VERIFY_CUT", str, "snapshot",
+           choices=("snapshot", "end")),
+    Option("slot", ("--slot",), "the connector's replication slot (default: the database's only logical slot)",
+           "THELOOK_SLOT", nonempty),
+    Option("timeout", ("--timeout",), "seconds to wait for the connector to catch up or the topics to go idle",
+           "THELOOK_VERIFY_TIMEOUT", number(float, 0, lo_open=True), 120.0),
+    Option("idle", ("--idle",), "--cut end: seconds without new records that mean the stream is done",
+           "THELOOK_VERIFY_IDLE", number(float, 0, lo_open=True), 5.0),
+)
+VERIFY_OUTPUT = (
+    Option("examples", ("--examples",), "example keys shown per kind of difference", "THELOOK_VERIFY_EXAMPLES",
+           number(int, 0), 5),
+    Option("json", ("--json",), "also write the full report as JSON to FILE", "THELOOK_VERIFY_JSON", nonempty,
+           metavar="FILE"),
+    Option("require_full_before_images", ("--require-full-before-images",), "fail when an UPDATE or DELETE "
+           "event has no full before-image (REPLICA IDENTITY FULL)", "THELOOK_REQUIRE_FULL_BEFORE_IMAGES",
+           kind="flag", default=False),
+    QUIET,
+)
+
+VERIFY = Command(
+    prog="thelook-datagen verify",
+    description=VERIFY_DESCRIPTION,
+    groups=(("PostgreSQL", POSTGRES), ("Kafka", KAFKA), ("cut and limits", VERIFY_CUT),
+            ("output", VERIFY_OUTPUT)),
+    raw_description=True,
+)
+
+
+def _verify_conn_kw(self):
+    return {**_conn_kw(self), "application_name": "thelook-verify"}
+
+
+VerifySettings = settings_class("VerifySettings", VERIFY, "verify's settings: one field per option.",
+                                conn_kw=property(_verify_conn_kw))
+
+
+def parse_verify_settings(argv, environ=None):
+    return VerifySettings(**VERIFY.parse(argv, environ))

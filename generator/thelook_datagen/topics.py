@@ -1,21 +1,12 @@
 """Creates the Kafka topics Debezium will write to. Never produces anything itself."""
-import logging
-
 from .errors import UserError
+from .kafka_client import quiet_logger, reason as _kafka_reason
 from .tables import CAPTURED_TABLES, topic_name
 
 
 
 def topic_names(prefix, schema):
     return [topic_name(prefix, schema, table) for table in CAPTURED_TABLES]
-
-
-def _quiet_logger():
-    # librdkafka would print every failed connection attempt to stderr; we report once ourselves.
-    logger = logging.getLogger("thelook_datagen.kafka")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
 
 
 def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=1, topic_config=None,
@@ -31,15 +22,15 @@ def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=1, 
             "socket.connection.setup.timeout.ms": int(max(1.0, min(timeout, 30.0)) * 1000)}
     conf.update(client_config or {})
     try:
-        admin = AdminClient(conf, logger=_quiet_logger())
+        admin = AdminClient(conf, logger=quiet_logger())
     except (KafkaException, ValueError, TypeError) as e:
         raise UserError(f"invalid Kafka client settings: {_kafka_reason(e)}") from None
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as e:
         raise UserError(f"cannot reach Kafka at {bootstrap_servers} within {timeout:g} s "
-                        f"({_kafka_reason(e)}); start the broker, fix --bootstrap-servers, "
-                        f"or pass --no-create-topic") from None
+                        f"({_kafka_reason(e)})", "start the broker, fix {opt:bootstrap_servers}, or pass "
+                        "{opt:no_create_topic}") from None
     existing = [n for n in names if n in metadata.topics]
     missing = [n for n in names if n not in metadata.topics]
     created = []
@@ -61,9 +52,3 @@ def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=1, 
             except Exception as e:  # noqa: BLE001 - a timeout of the future, reported as one line
                 raise UserError(f"cannot create Kafka topic {name} on {bootstrap_servers}: {e}") from None
     return created, existing
-
-
-def _kafka_reason(exc):
-    err = exc.args[0] if exc.args else exc
-    text = err.str() if hasattr(err, "str") else str(err)
-    return " ".join(text.split())

@@ -1,4 +1,4 @@
-"""Prepares the schema according to --if_exists, then loads reference data if the shop is empty."""
+"""Prepares the schema according to the if_exists setting, then loads reference data if the shop is empty."""
 import psycopg2
 
 from ..errors import UserError
@@ -43,15 +43,15 @@ def prepare_schema(conn, schema, if_exists, now, stock_age, log):
             present = existing_tables(cur, schema)
             if present and if_exists == "fail":
                 raise UserError(
-                    f"--if_exists fail: table(s) {', '.join(schema + '.' + t for t in present)} already "
-                    f"exist; use --if_exists append to keep them or --if_exists replace to recreate them")
+                    "{opt:if_exists} fail: table(s) " + ", ".join(schema + "." + t for t in present) +
+                    " already exist", "use {opt:if_exists} append to keep them or {opt:if_exists} replace to recreate them")
             if present and if_exists == "replace":
                 for table in reversed(TABLES):
                     if table in present:
                         cur.execute(f"DROP TABLE {ident(schema)}.{table} CASCADE")
                         done["dropped"].append(table)
                 present = []
-                log.info(f"--if_exists replace: dropped {', '.join(done['dropped'])}")
+                log.info(f"if_exists replace: dropped {', '.join(done['dropped'])}")
             for table in present:
                 problems = column_problems(cur, schema, table)
                 if problems:

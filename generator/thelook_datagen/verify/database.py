@@ -12,10 +12,11 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
+from ..errors import UserError
 from .values import Column
 
 
-class DatabaseError(Exception):
+class DatabaseError(UserError):
     """A database problem explained in one line."""
 
 
@@ -60,8 +61,9 @@ def int_to_lsn(value):
 
 
 def connect(params):
+    """params: psycopg2.connect keyword arguments (host, port, user, password, dbname, ...)."""
     try:
-        conn = psycopg2.connect(connect_timeout=10, application_name="thelook-verify", **params)
+        conn = psycopg2.connect(**params)
     except psycopg2.OperationalError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "connection failed"
         raise DatabaseError(f"cannot connect to PostgreSQL: {first}") from None
@@ -161,4 +163,4 @@ def only_slot(conn):
         return names[0]
     if not names:
         raise DatabaseError("no logical replication slot in this database: is the Debezium connector registered?")
-    raise DatabaseError(f"several replication slots ({', '.join(names)}): name the connector's with --slot")
+    raise DatabaseError(f"several replication slots ({', '.join(names)})", "name the connector's with {opt:slot}")

@@ -14,10 +14,12 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition, OFFSET_BEGINNING
 
+from ..errors import UserError
+from ..kafka_client import quiet_logger, reason
 from .database import int_to_lsn
 
 
-class KafkaError(Exception):
+class KafkaError(UserError):
     """A Kafka problem explained in one line."""
 
 
@@ -26,6 +28,7 @@ class CatchUpTimeout(KafkaError):
 
 
 def make_consumer(bootstrap, extra):
+    """A consumer without a committed group; `extra` is the user's client settings (dict)."""
     conf = {
         "bootstrap.servers": bootstrap,
         "group.id": f"thelook-verify-{uuid.uuid4().hex[:12]}",
@@ -34,12 +37,13 @@ def make_consumer(bootstrap, extra):
         "enable.partition.eof": False,
         "socket.connection.setup.timeout.ms": 10000,
         "fetch.wait.max.ms": 100,
+        "logger": quiet_logger(),   # our one-line error says it; librdkafka's own lines stay off stderr
     }
     conf.update(extra)
     try:
         return Consumer(conf)
     except KafkaException as err:
-        raise KafkaError(f"bad Kafka client setting: {err}") from None
+        raise KafkaError(f"bad Kafka client setting: {reason(err)}") from None
 
 
 def topic_partitions(consumer, topics, bootstrap, timeout=15):
@@ -47,7 +51,8 @@ def topic_partitions(consumer, topics, bootstrap, timeout=15):
     try:
         meta = consumer.list_topics(timeout=timeout)
     except KafkaException as err:
-        raise KafkaError(f"cannot reach Kafka at {bootstrap} within {timeout:.0f} s: {err.args[0].str() if err.args else err}") from None
+        raise KafkaError(f"cannot reach Kafka at {bootstrap} within {timeout:.0f} s: {reason(err)}",
+                         "start the broker or fix {opt:bootstrap_servers}") from None
     found = {}
     for topic in topics:
         tm = meta.topics.get(topic)
@@ -129,5 +134,5 @@ class TopicReader:
                     raise CatchUpTimeout(
                         f"the connector did not confirm PostgreSQL's LSN {int_to_lsn(target_lsn)} within "
                         f"{timeout:.0f} s ({describe_last()}); is the connector RUNNING, with a heartbeat or "
-                        f"writers keeping the stream moving? With writers stopped and no heartbeat, use --cut end")
-                raise CatchUpTimeout(f"topics kept growing for {timeout:.0f} s; stop the writers or use --cut snapshot")
+                        f"writers keeping the stream moving?", "with writers stopped and no heartbeat, use {opt:cut} end")
+                raise CatchUpTimeout(f"topics kept growing for {timeout:.0f} s", "stop the writers or use {opt:cut} snapshot")
