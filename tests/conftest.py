@@ -23,6 +23,14 @@ def pytest_addoption(parser):
                           "or against compose.yaml through pytest-docker")
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that needs the stack (the stack_env fixture, directly or through another fixture) is
+    marked `stack`, so `-m "not stack"` (scripts/test --fast) is exactly the tier that needs none."""
+    for item in items:
+        if "stack_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
 def parse_exports(text):
     """Turns `export K=V` lines (as printed by `scripts/stack env`) into a dict."""
     env = {}

@@ -1,11 +1,11 @@
 """verify's bad inputs: one clear line on stderr, exit status 2, no traceback."""
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from testkit import free_port
 
 pytestmark = pytest.mark.stack
 BIN = Path(sys.executable).parent
@@ -19,12 +19,6 @@ def verify(stack_env, *args, **env_over):
     assert res.returncode == 2, res.stdout + res.stderr
     assert len(errors) == 1 and "Traceback" not in res.stderr, res.stderr
     return errors[0]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_wrong_database_password(stack_env):
@@ -55,7 +49,3 @@ def test_unreachable_kafka(stack_env, tmp_path):
         with conn.cursor() as cur:
             cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         conn.close()
-
-
-def test_bad_kafka_setting(stack_env):
-    assert "--kafka-config expects KEY=VALUE" in verify(stack_env, "--kafka-config", "novalue")

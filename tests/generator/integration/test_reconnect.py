@@ -7,10 +7,10 @@ command in THELOOK_TEST_PG_RESTART when the tests point at another server.
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
+from testkit import watch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -25,31 +25,10 @@ def restart_postgres():
                        capture_output=True, timeout=180)
 
 
-class Reader(threading.Thread):
-    """Collects the generator's stderr lines while it runs."""
-
-    def __init__(self, stream):
-        super().__init__(daemon=True)
-        self.stream, self.lines = stream, []
-
-    def run(self):
-        for line in self.stream:
-            self.lines.append(line)
-
-    def wait_for(self, text, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if any(text in ln for ln in self.lines):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} not seen in:\n{''.join(self.lines)[-3000:]}")
-
-
 def test_reconnect_after_postgres_restart(start_gen, schema, db):
     p = start_gen("--schema", schema, "--no-create-topic", "--avg-qps", "40", "--status-interval", "1",
                   "--time-scale", "1000")
-    out = Reader(p.stderr)
-    out.start()
+    out = watch(p)
     out.wait_for("streaming visits", 120)
     time.sleep(3)
     restart_postgres()
@@ -77,8 +56,7 @@ def test_reconnect_after_backend_killed_repeatedly(start_gen, schema, db):
     """The server ends the generator's session (as after a network cut or an admin kill) several
     times, mid-visit at flat out: each visit is still written exactly once."""
     p = start_gen("--schema", schema, "--no-create-topic", "--status-interval", "1", "--time-scale", "1000")
-    out = Reader(p.stderr)
-    out.start()
+    out = watch(p)
     out.wait_for("streaming visits", 120)
     kills = 0
     for _ in range(5):

@@ -1,8 +1,15 @@
-"""Options: original names, dashed spellings, environment variables, one-line errors."""
+"""Options: original names, dashed spellings, environment variables, one-line errors, one set of
+shared options for every command, each documented."""
+import re
+from pathlib import Path
+
 import pytest
 
+from thelook_datagen import options
 from thelook_datagen.errors import UserError
-from thelook_datagen.options import parse_settings
+from thelook_datagen.options import GENERATOR, VERIFY, parse_settings, parse_verify_settings
+
+README = Path(__file__).resolve().parents[3] / "generator" / "README.md"
 
 
 def test_defaults():
@@ -57,3 +64,80 @@ def test_bad_environment_values(env):
     with pytest.raises(UserError) as e:
         parse_settings([], environ=env)
     assert next(iter(env)) in str(e.value)
+
+
+def test_shared_options_have_one_definition_and_one_default():
+    """The generator and verify share PostgreSQL and Kafka options: same flags, variable, default."""
+    gen = {o.dest: o for o in GENERATOR.options()}
+    ver = {o.dest: o for o in VERIFY.options()}
+    shared = [o.dest for o in options.POSTGRES + options.KAFKA]
+    for dest in shared:
+        assert gen[dest] is ver[dest], dest
+    g, v = parse_settings([], environ={}), parse_verify_settings([], environ={})
+    for dest in shared + ["quiet"]:
+        assert getattr(g, dest) == getattr(v, dest), dest
+    assert g.bootstrap_servers == "127.0.0.1:9092", "localhost may resolve to ::1 where only IPv4 listens"
+    assert g.kafka_timeout == v.kafka_timeout == 30.0
+
+
+def test_verify_reads_the_kafka_client_variables():
+    env = {"THELOOK_KAFKA_CONFIG_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_BOOTSTRAP_SERVERS": "k:1",
+           "THELOOK_KAFKA_TIMEOUT": "7", "PGPORT": "6543"}
+    v = parse_verify_settings(["--kafka-config", "sasl.mechanism=PLAIN"], environ=env)
+    assert v.kafka_config == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}
+    assert (v.bootstrap_servers, v.kafka_timeout, v.port) == ("k:1", 7.0, 6543)
+    assert v.conn_kw["application_name"] == "thelook-verify" and v.conn_kw["port"] == 6543
+
+
+def test_secrets_stay_out_of_the_settings_repr():
+    s = parse_settings(["--password", "hunter2", "--kafka-config", "sasl.password=s3cret"], environ={})
+    assert s.password == "hunter2" and "hunter2" not in repr(s) and "s3cret" not in repr(s)
+
+
+@pytest.mark.parametrize("parse, prog", [(parse_settings, "thelook-datagen"),
+                                         (parse_verify_settings, "thelook-datagen verify")])
+@pytest.mark.parametrize("argv, hint", [
+    (["--avg-qsp", "3"], "did you mean --avg-qps?"),
+    (["--bootstrap-sevrers", "x"], "did you mean --bootstrap-servers?"),
+    (["--schmea", "x"], "did you mean --schema?"),
+    (["--bogus"], None),
+])
+def test_mistyped_options_one_line_with_suggestion(parse, prog, argv, hint, capsys):
+    if parse is parse_verify_settings and argv[0] == "--avg-qsp":
+        argv, hint = ["--tabels", "users"], "did you mean --tables?"
+    with pytest.raises(SystemExit) as e:
+        parse(argv, environ={})
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: unrecognized arguments"), err
+    if hint:
+        assert hint in err
+    else:
+        assert "did you mean" not in err
+
+
+def test_library_errors_name_settings_and_the_cli_shows_flags():
+    err = UserError("{opt:if_exists} fail: tables exist", "use {opt:if_exists} append or {opt:no_create_topic}")
+    assert str(err) == "if_exists fail: tables exist (use if_exists append or no_create_topic)"
+    assert err.render(GENERATOR.flags()) == ("--if_exists fail: tables exist "
+                                             "(use --if_exists append or --no-create-topic)")
+
+
+def _documented(text):
+    return set(re.findall(r"`(-[-\w]+)", text)) | set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", text))
+
+
+@pytest.mark.parametrize("command", [GENERATOR, VERIFY], ids=lambda c: c.prog)
+def test_every_option_and_variable_is_documented(command):
+    """generator/README.md lists every flag and environment variable of the generator and verify."""
+    text = README.read_text()
+    flags = _documented(text)
+    missing = []
+    for o in command.options():
+        for flag in o.flags + ((o.off_flag,) if o.off_flag else ()):
+            if flag not in flags:
+                missing.append(flag)
+        for var in (o.env, o.env_prefix):
+            if var and var not in text:
+                missing.append(var)
+    assert not missing, f"not in {README.name}: {missing}"

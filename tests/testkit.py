@@ -1,0 +1,67 @@
+"""Helpers shared by test files (importable as `testkit`: tests/pytest.ini puts tests/ on the path).
+
+Kept free of fixtures and of any service: fixtures live in the conftest files.
+"""
+import socket
+import threading
+import time
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 with nothing listening (for 'unreachable service' tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_line_error(proc, prefix=None):
+    """The single stderr line of a command that failed the project's way: non-zero exit, one line,
+    no traceback (see thelook_datagen/console.py). Returns the line."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("[")]
+    assert len(lines) == 1, proc.stderr
+    if prefix:
+        assert lines[0].startswith(prefix), lines[0]
+    return lines[0]
+
+
+class OutputWatcher(threading.Thread):
+    """Collects a running process's output lines in the background, so a test can wait for a line
+    without blocking on a read (and still see everything the process printed)."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, []
+
+    def run(self):
+        for line in self.stream:
+            self.lines.append(line)
+
+    @property
+    def text(self):
+        return "".join(self.lines)
+
+    def wait_for(self, text, timeout=60, after=0):
+        """Waits until a line (from index `after` on) contains `text`; returns that line's index."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i in range(after, len(self.lines)):
+                if text in self.lines[i]:
+                    return i
+            if time.monotonic() >= deadline or (not self.is_alive() and not any(
+                    text in ln for ln in self.lines[after:])):
+                raise AssertionError(f"{text!r} not seen within {timeout} s in:\n{self.text[-3000:]}")
+            time.sleep(0.05)
+
+    def finish(self, timeout=10):
+        """Waits for the stream to end (the process exited); returns all output."""
+        self.join(timeout)
+        return self.text
+
+
+def watch(proc, stream="stderr"):
+    """Starts an OutputWatcher on proc.stderr (or stdout)."""
+    w = OutputWatcher(getattr(proc, stream))
+    w.start()
+    return w
