@@ -15,13 +15,12 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from thelook_datagen.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTER = ROOT / "scripts" / "register-connector"
 STACK = ROOT / "scripts" / "stack"
 BIN = Path(sys.executable).parent
-TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items", "order_items",
-          "events", "heartbeat")
 
 
 def log(msg):

@@ -21,12 +21,12 @@ import pytest
 import requests
 from confluent_kafka import ConsumerGroupTopicPartitions, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from thelook_datagen.tables import SHOP_TABLES as TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMIT = ROOT / "scripts" / "submit-flink-jobs"
 REGISTER = ROOT / "scripts" / "register-connector"
 DATAGEN = Path(sys.executable).parent / "thelook-datagen"
-TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items", "order_items", "events")
 VISITS = int(os.environ.get("FLINK_TEST_VISITS", "4000"))   # 80 s at 50 visits/s
 TOP_WINDOW_MINUTES = 1   # a short window, so that the test sees minutes leave it
 SETTLE_SECONDS = 150

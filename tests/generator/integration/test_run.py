@@ -2,12 +2,11 @@
 import time
 
 import pytest
+from thelook_datagen.tables import TABLES
 
 pytestmark = pytest.mark.stack
 
 FAST = ["--time-scale", "172800"]
-TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items", "order_items", "events",
-          "heartbeat")
 
 
 def test_run_invariants_lifecycle_and_counts(run_gen, schema, db, summary):

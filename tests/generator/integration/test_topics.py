@@ -6,11 +6,10 @@ import uuid
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
+from thelook_datagen.tables import CAPTURED_TABLES as TABLES
 
 pytestmark = pytest.mark.stack
 
-TABLES = ("distribution_centers", "products", "users", "orders", "inventory_items", "order_items", "events",
-          "heartbeat")
 
 
 @pytest.fixture
