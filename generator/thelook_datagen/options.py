@@ -404,3 +404,130 @@ VerifySettings = settings_class("VerifySettings", VERIFY, "verify's settings: on
 
 def parse_verify_settings(argv, environ=None):
     return VerifySettings(**VERIFY.parse(argv, environ))
+
+
+# ------------------------------------------------------------------ register-connector, submit-flink-jobs
+# (scripts/register-connector and scripts/submit-flink-jobs; the logic is in thelook_datagen.ops)
+
+@dataclass(frozen=True)
+class ListOption(Option):
+    """A repeatable option collected into a list (env: comma-separated); None when not given."""
+
+    def add_to(self, group):
+        group.add_argument(*self.flags, dest=self.dest, action="append", type=self.type, default=None,
+                           metavar=self.metavar, help=self.help_text())
+
+    def from_env(self, environ):
+        raw = environ.get(self.env) if self.env else None
+        values = [part.strip() for part in (raw or "").split(",") if part.strip()]
+        return values or None
+
+
+SOME_VARIABLES = "An option with a variable in brackets can also be set by that environment variable."
+CONNECT_URL = Option("connect_url", ("--connect-url",), "Kafka Connect REST URL", "CONNECT_URL", nonempty,
+                     "http://127.0.0.1:8083")
+CONNECTOR_WAIT = (
+    CONNECT_URL,
+    Option("timeout", ("--timeout",), "seconds to wait in all for Connect, the tables and RUNNING",
+           "THELOOK_REGISTER_TIMEOUT", number(float, 0), 120.0),
+    Option("settle", ("--settle",), "seconds the connector must stay RUNNING before success", None,
+           number(float, 0), 3.0),
+    Option("wait_snapshot", ("--wait-snapshot",), "also wait until Connect has committed the end of the initial "
+           "snapshot (until then a failing task snapshots again, and rows deleted meanwhile never get a DELETE "
+           "event)", "THELOOK_WAIT_SNAPSHOT", kind="flag", default=False),
+)
+# The connector's identity comes from the file; these override it from the command line only.
+CONNECTOR_CONFIG = (
+    Option("file", ("--file",), "connector JSON in Connect's REST format {\"name\": ..., \"config\": {...}} "
+           "(default: the repository's connectors/thelook-postgres.json)", "THELOOK_CONNECTOR_FILE", nonempty,
+           metavar="FILE"),
+    Option("name", ("--name",), "connector name (overrides the file's)", type=nonempty),
+    reuse(TOPIC_PREFIX, default=None, env=None, help="topic.prefix: topics become PREFIX.SCHEMA.TABLE "
+          "(overrides the file's)"),
+    reuse(SCHEMA, default=None, env=None, help="capture this schema's tables instead (rewrites "
+          "table.include.list and the heartbeat query)"),
+    Option("slot", ("--slot",), "replication slot name (slot.name; overrides the file's)", type=nonempty),
+    Option("publication", ("--publication",), "publication name (publication.name; overrides the file's)",
+           type=nonempty),
+)
+CONNECTOR_ACTIONS = (
+    Option("no_validate", ("--no-validate",), "skip Connect's config validation", kind="flag", default=False),
+    Option("delete", ("--delete",), "remove the connector instead (its replication slot and publication stay)",
+           kind="flag", default=False),
+    Option("reset_offsets", ("--reset-offsets",), "with --delete: also erase the offsets Connect keeps under "
+           "this name, so that a new connector of the same name starts afresh (with a new snapshot)",
+           kind="flag", default=False),
+    Option("print_config", ("--print-config",), "print the effective config (secrets masked) and exit without "
+           "contacting Connect", kind="flag", default=False),
+)
+
+REGISTER_CONNECTOR = Command(
+    prog="register-connector",
+    description="Create or update the Debezium connector on Kafka Connect, wait until it and its task are "
+                "RUNNING, print their state. Exit status: 0 running (or deleted); 1 the connector FAILED or "
+                "is not RUNNING in time; 2 could not run (bad input or config, Connect unreachable).",
+    groups=(("Kafka Connect", CONNECTOR_WAIT), ("connector", CONNECTOR_CONFIG), ("actions", CONNECTOR_ACTIONS)),
+    epilog=SOME_VARIABLES,
+)
+ConnectorSettings = settings_class("ConnectorSettings", REGISTER_CONNECTOR,
+                                   "register-connector's settings: one field per option.")
+
+
+def parse_connector_settings(argv, environ=None, default_file=None):
+    """register-connector's command line and environment -> ConnectorSettings; `file` defaults to
+    `default_file` (the script knows where the repository's connectors/ folder is)."""
+    settings = ConnectorSettings(**REGISTER_CONNECTOR.parse(argv, environ))
+    if settings.file is None and default_file is not None:
+        settings.file = str(default_file)
+    return settings
+
+
+FLINK_ENDPOINTS = (
+    Option("flink_url", ("--flink-url",), "Flink JobManager REST URL", "FLINK_URL", nonempty,
+           "http://127.0.0.1:8081"),
+    Option("sql_gateway_url", ("--sql-gateway-url",), "Flink SQL gateway REST URL", "FLINK_SQL_GATEWAY_URL",
+           nonempty, "http://127.0.0.1:8084"),
+    Option("ui_url", ("--ui-url",), "the Flink web UI address printed at the end (default: the JobManager URL)",
+           "FLINK_UI_URL", nonempty),
+    Option("timeout", ("--timeout",), "seconds allowed per statement", "THELOOK_FLINK_STATEMENT_TIMEOUT",
+           number(float, 0, lo_open=True), 120.0),
+    Option("wait", ("--wait",), "seconds to wait for Flink to come up and for jobs to run or cancel",
+           "THELOOK_FLINK_WAIT", number(float, 0), 90.0),
+)
+FLINK_JOB_VALUES = (
+    reuse(TOPIC_PREFIX, help="Debezium topic prefix; also prefixes result topics and job names"),
+    reuse(SCHEMA, help="PostgreSQL schema of the captured tables"),
+    reuse(BOOTSTRAP_SERVERS, default=None, help="Kafka bootstrap servers as seen from the Flink TaskManager "
+          "(needed to submit)"),
+    Option("sql_dir", ("--sql-dir",), "folder with common.sql and jobs/*.sql (default: the repository's flink/)",
+           "THELOOK_FLINK_SQL_DIR", nonempty, metavar="DIR"),
+    ListOption("job", ("--job",), "submit only this job (file name without .sql); repeatable (env: "
+               "comma-separated)", "THELOOK_FLINK_JOBS", nonempty, metavar="NAME"),
+    Option("top_products_window", ("--top-products-window",), "length of the top products window in minutes "
+           "(default: 60, the last hour)", "THELOOK_TOP_PRODUCTS_WINDOW", number(int, 1), 60, metavar="MINUTES"),
+)
+FLINK_JOB_ACTIONS = (
+    Option("cancel", ("--cancel",), "cancel this prefix's jobs and exit", kind="flag", default=False),
+    Option("explain", ("--explain",), "print the optimized plan of every job (EXPLAIN) and submit none",
+           kind="flag", default=False),
+)
+
+SUBMIT_FLINK_JOBS = Command(
+    prog="submit-flink-jobs",
+    description="Submit the Flink SQL analytics jobs of flink/ through the Flink SQL gateway (a job already "
+                "running is not started twice). Exit status: 0 all running; 1 a statement or job failed, or "
+                "jobs did not run or cancel in time; 2 could not run (bad input, Flink unreachable).",
+    groups=(("Flink", FLINK_ENDPOINTS), ("jobs", FLINK_JOB_VALUES), ("actions", FLINK_JOB_ACTIONS)),
+    epilog=SOME_VARIABLES,
+)
+FlinkJobsSettings = settings_class("FlinkJobsSettings", SUBMIT_FLINK_JOBS,
+                                   "submit-flink-jobs' settings: one field per option.")
+
+
+def parse_flink_jobs_settings(argv, environ=None, default_sql_dir=None):
+    """submit-flink-jobs' command line and environment -> FlinkJobsSettings; `sql_dir` defaults to
+    `default_sql_dir` (the script knows where the repository's flink/ folder is)."""
+    settings = FlinkJobsSettings(**SUBMIT_FLINK_JOBS.parse(argv, environ))
+    if settings.sql_dir is None and default_sql_dir is not None:
+        settings.sql_dir = str(default_sql_dir)
+    return settings
