@@ -1,4 +1,6 @@
-"""Bad connector input: register-connector fails with one clear line, no traceback, no password."""
+"""Bad connector input: register-connector fails with one clear line, no traceback, no password, and
+the exit status of the convention (console.py): 2 could not run (bad config, Connect unreachable), 1
+the connector ran and FAILED or never got RUNNING."""
 import json
 import socket
 import subprocess
@@ -30,8 +32,10 @@ def pipeline_root():
     return Path(__file__).resolve().parents[2]
 
 
-def assert_clean_failure(res, lines, *words):
+def assert_clean_failure(res, lines, *words, status=None):
     assert res.returncode != 0
+    if status is not None:
+        assert res.returncode == status, f"exit status {res.returncode}, expected {status}:\n{res.stderr}"
     assert len(lines) == 1, f"expected one error line:\n{res.stdout}\n{res.stderr}"
     assert "Traceback" not in res.stderr + res.stdout
     for w in words:
@@ -42,7 +46,7 @@ def test_wrong_password_fails_clearly_without_showing_it(pipeline, tmp_path):
     secret = "not-the-password-4711"
     path = edited_file(tmp_path, lambda c: c.__setitem__("database.password", secret))
     res, lines = register(pipeline, "--file", path)
-    assert_clean_failure(res, lines, "password authentication failed")
+    assert_clean_failure(res, lines, "password authentication failed", status=2)
     assert secret not in res.stdout + res.stderr
 
 
@@ -52,18 +56,27 @@ def test_missing_table_list_is_refused(pipeline, tmp_path):
                           "--file", path, "--name", pipeline.name, "--timeout", "20"],
                          env=pipeline.env, capture_output=True, text=True, timeout=60)
     lines = [l for l in res.stderr.splitlines() if l.startswith("register-connector: error:")]
-    assert_clean_failure(res, lines, "table.include.list")
+    assert_clean_failure(res, lines, "table.include.list", status=2)
+    # checked before contacting Connect: the same answer at once when Connect is not there
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = subprocess.run([sys.executable, str(pipeline_root() / "scripts" / "register-connector"),
+                          "--file", path, "--connect-url", f"http://127.0.0.1:{port}", "--timeout", "60"],
+                         env=pipeline.env, capture_output=True, text=True, timeout=30)
+    lines = [l for l in res.stderr.splitlines() if l.startswith("register-connector: error:")]
+    assert_clean_failure(res, lines, "table.include.list", status=2)
 
 
 def test_invalid_config_reports_connects_validation_error(pipeline, tmp_path):
     path = edited_file(tmp_path, lambda c: c.__setitem__("snapshot.mode", "sometimes"))
     res, lines = register(pipeline, "--file", path)
-    assert_clean_failure(res, lines, "snapshot.mode")
+    assert_clean_failure(res, lines, "snapshot.mode", status=2)
 
 
 def test_tables_that_never_appear_fail_after_the_timeout(pipeline):
     res, lines = register(pipeline, timeout=8)  # schema has no tables: nothing created it
-    assert_clean_failure(res, lines, "none of the tables", pipeline.schema)
+    assert_clean_failure(res, lines, "none of the tables", pipeline.schema, status=1)
 
 
 def test_connect_down_fails_clearly(pipeline):
@@ -71,4 +84,4 @@ def test_connect_down_fails_clearly(pipeline):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     res, lines = register(pipeline, "--connect-url", f"http://127.0.0.1:{port}", timeout=3)
-    assert_clean_failure(res, lines, "not reachable", str(port))
+    assert_clean_failure(res, lines, "not reachable", str(port), status=2)

@@ -1,17 +1,16 @@
-"""scripts/submit-flink-jobs without a stack: statement splitting, placeholders, bad input."""
-import importlib.util
+"""scripts/submit-flink-jobs without a stack: statement splitting, placeholders, bad input.
+(The logic is thelook_datagen.ops.flink_jobs; more unit tests in tests/ops/test_flink_jobs_units.py.)"""
 import subprocess
 import sys
-from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
 import pytest
 
+from thelook_datagen.errors import UserError
+from thelook_datagen.ops import flink_jobs as sfj
+
 ROOT = Path(__file__).resolve().parents[2]
 SUBMIT = ROOT / "scripts" / "submit-flink-jobs"
-_loader = SourceFileLoader("submit_flink_jobs", str(SUBMIT))
-sfj = importlib.util.module_from_spec(importlib.util.spec_from_loader("submit_flink_jobs", _loader))
-_loader.exec_module(sfj)
 
 
 def test_split_keeps_semicolons_in_strings_and_drops_comments():
@@ -41,7 +40,7 @@ def test_every_shipped_file_splits_and_has_only_known_placeholders():
 
 
 def test_unknown_placeholder_is_a_clear_error():
-    with pytest.raises(sfj.Fail, match=r"unknown placeholder \$\{NOPE\}"):
+    with pytest.raises(UserError, match=r"unknown placeholder \$\{NOPE\}"):
         sfj.substitute("SELECT '${NOPE}'", {"A": "1"}, "f.sql:1")
 
 
@@ -66,6 +65,7 @@ def test_root_cause_picks_sql_message_and_cause():
 def test_bad_options_one_line_no_traceback(args, message):
     res = subprocess.run([sys.executable, str(SUBMIT), *args], capture_output=True, text=True, timeout=30)
     assert res.returncode == 2
+    assert res.stderr.startswith("submit-flink-jobs: error: ") and res.stderr.count("\n") == 1, res.stderr
     assert message in res.stderr and "Traceback" not in res.stderr
 
 
@@ -73,5 +73,6 @@ def test_unreachable_gateway_is_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "FLINK_URL": "http://127.0.0.1:9", "FLINK_SQL_GATEWAY_URL": "http://127.0.0.1:9"}
     res = subprocess.run([sys.executable, str(SUBMIT), "--bootstrap-servers", "k:9092", "--wait", "1"],
                          capture_output=True, text=True, timeout=60, env=env)
-    assert res.returncode == 1
-    assert res.stderr.count("\n") == 1 and "cannot reach the Flink JobManager" in res.stderr, res.stderr
+    assert res.returncode == 2, "unreachable: could not run"
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("submit-flink-jobs: error: Flink JobManager is not reachable at http://127.0.0.1:9")
