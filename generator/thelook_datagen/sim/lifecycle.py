@@ -4,9 +4,13 @@ Delays are given in shop time and divided by the time scale, so that with the de
 shop day lasts 10 real seconds and a watcher sees shipments, cancellations, deliveries, returns,
 account closures and stock write-offs within the first minute.
 
-An order's path (cancelled, kept, returned) is a pure function of its id, computed the same way in
-Python (`order_fate`) and in SQL (`FATE_SQL`), so every generator process, and a restarted one,
-agrees on it without storing anything beside the data set's columns.
+An order's path (cancelled, kept, returned) is a pure function of its id: its fate bucket is
+`hashint8extended(id, seed) & 1023`, computed in SQL (`fate_sql`), both by the live ticks and for
+the bulk history (which fetches the buckets from PostgreSQL instead of re-implementing the hash), so
+every generator process, and a restarted one, agrees on it without storing anything beside the data
+set's columns. `path_of_bucket` says which statuses a bucket passes through and `state_at` where an
+order of that bucket stands at a given time. Users (account closures) and unsold stock (write-offs)
+have fate buckets of their own (USER_FATE_SEED, ITEM_FATE_SEED).
 """
 from dataclasses import dataclass
 
@@ -26,7 +30,9 @@ ITEM_FATE_SEED = 13
 
 
 def fate_sql(column, seed):
+    """SQL for the fate bucket (0..FATE_BUCKETS-1) of the id in `column`."""
     return f"(hashint8extended({column}, {seed}) & {FATE_BUCKETS - 1})"
+
 
 @dataclass(frozen=True)
 class Delays:
