@@ -264,12 +264,17 @@ def test_bad_config_is_one_line_and_exit_status_2_without_connect(tmp_path, caps
                                                    "table.include.list"), err
 
 
-def test_mistyped_option_suggests_the_flag(capsys, monkeypatch):
+@pytest.mark.parametrize("argv, flag", [(["--rest-offsets"], "--reset-offsets"),
+                                        (["--del"], None), (["--delete", "--reset-offset"], "--reset-offsets")])
+def test_mistyped_or_abbreviated_option_is_refused(argv, flag, capsys, monkeypatch):
+    """Spelled in full only: an abbreviation of --delete must not delete."""
     monkeypatch.setattr(connector, "client", lambda url, timeout=30.0: NoConnect())
     with pytest.raises(SystemExit) as e:
-        cli.register_connector(["--rest-offsets"], default_file=CONNECTOR_FILE)
+        cli.register_connector(argv, default_file=CONNECTOR_FILE)
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.startswith("register-connector: error: ") and "--reset-offsets" in err
+    assert e.value.code == 2 and err.startswith("register-connector: error: unrecognized arguments"), err
+    if flag:
+        assert f"did you mean {flag}?" in err
 
 
 def test_settings_defaults_and_environment():

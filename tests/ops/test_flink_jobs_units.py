@@ -223,3 +223,11 @@ def test_bad_values_are_one_line_before_contacting_flink(capsys):
     with pytest.raises(SystemExit) as e:
         cli.submit_flink_jobs(["--top-products-window", "0"])
     assert e.value.code == 2 and "--top-products-window" in capsys.readouterr().err
+
+
+def test_abbreviated_options_are_refused(capsys):
+    """Spelled in full only: `--canc` must not cancel anything."""
+    with pytest.raises(SystemExit) as e:
+        cli.submit_flink_jobs(["--canc", "--flink-url", "http://jm.invalid"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "unrecognized arguments: --canc" in err and "did you mean --cancel?" in err
