@@ -461,11 +461,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
                "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end))}
     text = f"backfill: {total:,} rows ({visits:,} visits, {closed:,} accounts closed, {moved:,} moved) " \
            f"in {seconds:.1f} s, {total / seconds:,.0f} rows/s"
-    emit = getattr(log, "_emit", None)   # a record of its own (event "backfill"), shown even with --quiet
-    if emit is not None:
-        emit({"event": "backfill", **summary}, f"[thelook-datagen] {text}")
-    else:
-        log.info(text)
+    log.record("backfill", summary, text)   # a record of its own, shown even with --quiet
     return summary
 
 

@@ -5,11 +5,21 @@ Buckets are 2% wide from 10 µs up; a percentile is reported as its bucket's upp
 is at most 2% above the true value. Values below 10 µs fall in the first bucket.
 """
 import math
+from typing import TypedDict
 
 FLOOR_S = 1e-5
 GROWTH = 1.02
 BUCKETS = 1200               # 10 µs * 1.02**1200 is far beyond any real write (hours)
 _LOG_GROWTH = math.log(GROWTH)
+
+
+class LatencySummary(TypedDict):
+    """Write latency in milliseconds over some visits (all 0.0 when there were none)."""
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
 
 
 class Latency:
@@ -41,12 +51,12 @@ class Latency:
                 return min(FLOOR_S * GROWTH ** k, self.max)
         return self.max
 
-    def summary_ms(self):
-        """{"mean", "p50", "p95", "p99", "max"} in milliseconds (all 0 when empty)."""
+    def summary_ms(self) -> LatencySummary:
+        """Mean, p50, p95, p99 and max in milliseconds (all 0 when empty)."""
         if not self.n:
-            return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-        return {"mean": round(1000 * self.total / self.n, 3),
-                "p50": round(1000 * self.percentile(0.50), 3),
-                "p95": round(1000 * self.percentile(0.95), 3),
-                "p99": round(1000 * self.percentile(0.99), 3),
-                "max": round(1000 * self.max, 3)}
+            return LatencySummary(mean=0.0, p50=0.0, p95=0.0, p99=0.0, max=0.0)
+        return LatencySummary(mean=round(1000 * self.total / self.n, 3),
+                              p50=round(1000 * self.percentile(0.50), 3),
+                              p95=round(1000 * self.percentile(0.95), 3),
+                              p99=round(1000 * self.percentile(0.99), 3),
+                              max=round(1000 * self.max, 3))

@@ -83,8 +83,7 @@ class Runner:
     def run(self):
         s, stats, planner, writer = self.s, self.stats, self.planner, self.writer
         pacer = self.pacer = Pacer(s.avg_qps, seed=None if s.seed is None else s.seed + 1, arrivals=s.arrivals)
-        stats.started = pacer.start
-        stats._last = (pacer.start, 0, 0)
+        stats.start(pacer.start)
         next_tick = pacer.wall_start + TICK_INTERVAL
         next_status = time.monotonic() + s.status_interval
         max_iter = s.max_iter
@@ -115,9 +114,8 @@ class Runner:
         return max(due + self.s.status_interval, time.monotonic())
 
     def _failed(self, what, exc):
-        """A statement failed with the connection intact (not a restart): count it, warn at most
-        every few seconds, and give up if nothing succeeds any more."""
-        self.stats.errors += 1
+        """A statement failed with the connection intact (not a restart), already counted by the
+        caller: warn at most every few seconds, and give up if nothing succeeds any more."""
         self._failed_in_a_row += 1
         reason = first_line(exc)
         if self._failed_in_a_row >= MAX_FAILED_IN_A_ROW:
@@ -138,9 +136,10 @@ class Runner:
                 user_id, order_id, extra = self.writer.apply_visit(v)
                 break
             except UserVanished:
-                stats.retries += 1
+                stats.returning_user_gone += 1
                 planner.as_sign_up(v)
             except psycopg2.Error as e:
+                stats.failed_visits += 1
                 self._failed("a visit", e)
                 return False
         self._last_latency = time.perf_counter() - started   # the transaction as the client sees it
@@ -166,9 +165,11 @@ class Runner:
         try:
             row = self.writer.apply_tick(now, self.delays, TICK_LIMIT, restock, moves)
         except psycopg2.Error as e:
+            self.stats.failed_ticks += 1
             self._failed("a lifecycle step", e)
             return
         if row is None:
+            self.stats.ticks_deferred += 1
             return
         self.restock.clear()
         (cancelled, cancelled_items, shipped, shipped_items, delivered, delivered_items, returned,

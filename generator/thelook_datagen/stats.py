@@ -2,31 +2,100 @@
 import json
 import sys
 import time
+from typing import Optional, TypedDict
 
-from .latency import Latency
+from .latency import Latency, LatencySummary
+from .tables import WRITTEN_TABLES
 
-TABLES = ("users", "events", "orders", "order_items", "inventory_items", "products",
-          "distribution_centers")
 OPS = ("insert", "update", "delete")
 BEHIND_S = 1.0   # lag from which the status line says plainly that the target rate is not met
 
 
+class Snapshot(TypedDict):
+    """One status line or the summary, as `Stats.snapshot` returns it and as the JSON log writes it
+    (one record, these keys; `format_text` turns it into the text line). Rates are per second of
+    the run's clock; "recent_*" are over the interval since the previous snapshot."""
+    event: str                           # "status" (every --status-interval) or "summary" (end of run)
+    elapsed_s: float                     # since the run started streaming
+    visits: int                          # committed visits = sum(visit_kinds.values())
+    target_visits_per_s: Optional[float]  # --avg-qps, None when running flat out
+    visits_per_s: float
+    recent_visits_per_s: float
+    rows: int                            # rows changed = sum over tables and operations of `tables`
+    rows_per_s: float
+    recent_rows_per_s: float
+    tables: dict                         # table -> {"insert"/"update"/"delete": rows}, non-zero entries only
+    visit_kinds: dict                    # "ghost"/"browse"/"abandoned_cart"/"purchase" -> committed visits
+    errors: int                          # = failed_visits + failed_ticks
+    failed_visits: int
+    failed_ticks: int
+    retries: int                         # = returning_user_gone + visit_retries + ticks_deferred
+    returning_user_gone: int
+    visit_retries: int
+    ticks_deferred: int
+    reconnects: int
+    lag_s: float                         # how late the last visit started behind its schedule
+    max_lag_s: float
+    latency_ms: LatencySummary           # write time per visit: the interval's, or the whole run's (summary)
+
+
 class Stats:
+    """The run's counters (like pgbench's StatsData). Each says exactly what it counts:
+
+    visits               visits committed, one transaction each; a visit counts once however often
+                         its statement ran. visits = sum(kinds.values()).
+    kinds[kind]          committed visits per kind (sim.visits.VISIT_KINDS).
+    rows[(table, op)]    rows inserted/updated/deleted per table, by visits and lifecycle ticks
+                         (tables.WRITTEN_TABLES x OPS). The snapshot's rows = sum over all of them.
+    failed_visits        visits whose statement failed with the connection intact: rolled back,
+                         skipped, not in `visits`.
+    failed_ticks         lifecycle ticks that failed likewise; what was due is picked up by a later tick.
+                         errors = failed_visits + failed_ticks.
+    returning_user_gone  returning users' visits whose user had been deleted meanwhile (account closed,
+                         e.g. by another generator): re-planned as a sign-up and written (one visit).
+    visit_retries        re-runs of a visit's statement after a deadlock, serialization failure or lock
+                         timeout (the visit is still written once).
+    ticks_deferred       lifecycle ticks put off after a conflict with a concurrent visit; what was due
+                         is applied by the next tick. retries = returning_user_gone + visit_retries
+                         + ticks_deferred.
+    reconnects           times the connection was lost (each followed by reconnecting with backoff).
+    lag, max_lag         how late the last visit started behind its schedule (s), and the most so far.
+    latency              write time of each committed visit (s, as the client sees the transaction),
+                         whole run; recent_latency the same since the last snapshot.
+    """
+
     def __init__(self, target_qps, clock=time.monotonic):
         self.clock = clock
         self.target_qps = target_qps
         self.started = clock()
         self.visits = 0
         self.kinds = {}
-        self.rows = {(t, op): 0 for t in TABLES for op in OPS}
-        self.errors = 0
-        self.retries = 0
+        self.rows = {(t, op): 0 for t in WRITTEN_TABLES for op in OPS}
+        self.failed_visits = 0
+        self.failed_ticks = 0
+        self.returning_user_gone = 0
+        self.visit_retries = 0
+        self.ticks_deferred = 0
         self.reconnects = 0
         self.lag = 0.0
         self.max_lag = 0.0
         self.latency = Latency()          # write time of each visit, whole run
         self.recent_latency = Latency()   # since the last status line
         self._last = (self.started, 0, 0)
+
+    def start(self, at):
+        """The run starts at `at` (a reading of `clock`): elapsed time, overall rates and the first
+        interval's rates count from there."""
+        self.started = at
+        self._last = (at, self.visits, self.total_rows())
+
+    @property
+    def errors(self):
+        return self.failed_visits + self.failed_ticks
+
+    @property
+    def retries(self):
+        return self.returning_user_gone + self.visit_retries + self.ticks_deferred
 
     def add(self, table, op, n=1):
         if n:
@@ -46,8 +115,9 @@ class Stats:
     def total_rows(self):
         return sum(self.rows.values())
 
-    def snapshot(self, final=False):
-        """Figures for a status line: overall figures, and rates over the last interval."""
+    def snapshot(self, final=False) -> Snapshot:
+        """Figures for a status line (the interval since the previous snapshot starts anew) or, with
+        `final`, the summary of the whole run."""
         now = self.clock()
         elapsed = max(now - self.started, 1e-9)
         last_t, last_v, last_r = self._last
@@ -60,29 +130,34 @@ class Stats:
                 per_table.setdefault(table, {})[op] = n
         latency = (self.latency if final else self.recent_latency).summary_ms()
         self.recent_latency = Latency()
-        return {
-            "event": "summary" if final else "status",
-            "elapsed_s": round(elapsed, 1),
-            "visits": self.visits,
-            "target_visits_per_s": self.target_qps or None,
-            "visits_per_s": round(self.visits / elapsed, 2),
-            "recent_visits_per_s": round((self.visits - last_v) / span, 2),
-            "rows": total_rows,
-            "rows_per_s": round(total_rows / elapsed, 1),
-            "recent_rows_per_s": round((total_rows - last_r) / span, 1),
-            "tables": per_table,
-            "visit_kinds": dict(sorted(self.kinds.items())),
-            "errors": self.errors,
-            "retries": self.retries,
-            "reconnects": self.reconnects,
-            "lag_s": round(self.lag, 3),
-            "max_lag_s": round(self.max_lag, 3),
-            # write time per visit (one transaction): since the last status line, or the whole run
-            "latency_ms": latency,
-        }
+        return Snapshot(
+            event="summary" if final else "status",
+            elapsed_s=round(elapsed, 1),
+            visits=self.visits,
+            target_visits_per_s=self.target_qps or None,
+            visits_per_s=round(self.visits / elapsed, 2),
+            recent_visits_per_s=round((self.visits - last_v) / span, 2),
+            rows=total_rows,
+            rows_per_s=round(total_rows / elapsed, 1),
+            recent_rows_per_s=round((total_rows - last_r) / span, 1),
+            tables=per_table,
+            visit_kinds=dict(sorted(self.kinds.items())),
+            errors=self.errors,
+            failed_visits=self.failed_visits,
+            failed_ticks=self.failed_ticks,
+            retries=self.retries,
+            returning_user_gone=self.returning_user_gone,
+            visit_retries=self.visit_retries,
+            ticks_deferred=self.ticks_deferred,
+            reconnects=self.reconnects,
+            lag_s=round(self.lag, 3),
+            max_lag_s=round(self.max_lag, 3),
+            latency_ms=latency,
+        )
 
 
-def format_text(s):
+def format_text(s: Snapshot):
+    """The one-line text form of a snapshot (or of its JSON record read back)."""
     target = "flat out" if not s["target_visits_per_s"] else f"target {s['target_visits_per_s']:g}/s"
     tables = " ".join(
         f"{t}(+{ops.get('insert', 0)} ~{ops.get('update', 0)} -{ops.get('delete', 0)})"
@@ -92,6 +167,7 @@ def format_text(s):
     line = (f"[thelook-datagen] {head} {s['elapsed_s']:.0f}s visits {s['visits']} ({target}, achieved "
             f"{s['visits_per_s']:.2f}/s{recent}) rows {s['rows']} "
             f"({s['rows_per_s']:.0f}/s) | {tables} | errors {s['errors']} retries {s['retries']} "
+            f"(gone {s['returning_user_gone']}, conflict {s['visit_retries']}, tick {s['ticks_deferred']}) "
             f"reconnects {s['reconnects']} | lag {s['lag_s']:.3f}s (max {s['max_lag_s']:.3f}s)")
     lat = s.get("latency_ms")
     if lat and lat["max"]:
@@ -118,12 +194,17 @@ class Log:
             self.stream.write(text + "\n")
         self.stream.flush()
 
-    def status(self, snap):
+    def status(self, snap: Snapshot):
         if not self.quiet:
             self._emit(snap, format_text(snap))
 
-    def summary(self, snap):
+    def summary(self, snap: Snapshot):
         self._emit(snap, format_text(snap))
+
+    def record(self, event, fields, text):
+        """A result of its own (e.g. event "backfill"): a JSON record {"event": event, **fields}, or
+        `text` as one line; shown even with --quiet, like the summary."""
+        self._emit({"event": event, **fields}, f"[thelook-datagen] {text}")
 
     def info(self, message, **fields):
         if not self.quiet:

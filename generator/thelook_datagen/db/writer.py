@@ -171,7 +171,7 @@ class PgWriter:
                     raise UserVanished() from None
                 raise
             except TRANSIENT:
-                self.stats.retries += 1
+                self.stats.visit_retries += 1   # rolled back as a whole: run it again
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                 if self.conn is not None and not self.conn.closed:
                     raise
@@ -181,7 +181,8 @@ class PgWriter:
     # -- lifecycle ---------------------------------------------------------------------------------
     def apply_tick(self, now, delays, limit, restock_ids, moves):
         """Applies every lifecycle change due at `now` in one transaction. Returns the result row
-        (see statements.tick_sql) or None when it hit a transient conflict (it runs again next tick)."""
+        (see statements.tick_sql), or None when it hit a conflict with a concurrent visit and was
+        rolled back (the caller counts it as deferred: what is due is picked up by the next tick)."""
         cols = list(zip(*moves)) if moves else [()] * 8
         params = (now, delays.cancel, delays.ship, delays.deliver, delays.return_, delays.close_min,
                   delays.close_max, delays.write_off, limit, list(restock_ids), delays.restock_below,
@@ -194,7 +195,6 @@ class PgWriter:
                 return self.cur.fetchone()
             except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
                 # raced with a visit of another generator; what is still due is picked up next tick
-                self.stats.retries += 1
                 return None
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                 if self.conn is not None and not self.conn.closed:

@@ -73,3 +73,47 @@ def test_status_reports_latency_since_the_last_line_and_summary_over_the_run():
     assert stats.snapshot()["latency_ms"]["max"] == 10.0          # the interval's own figures
     final = stats.snapshot(final=True)
     assert final["latency_ms"]["max"] == 500.0 and 2.0 <= final["latency_ms"]["p99"] <= 10.2
+
+
+def test_counters_add_up_and_each_has_its_key_and_place_in_the_line():
+    from thelook_datagen.stats import Snapshot
+    from thelook_datagen.tables import WRITTEN_TABLES
+    stats = Stats(0)
+    assert {t for t, _ in stats.rows} == set(WRITTEN_TABLES)
+    stats.failed_visits, stats.failed_ticks = 2, 1
+    stats.returning_user_gone, stats.visit_retries, stats.ticks_deferred = 1, 2, 4
+    stats.reconnects = 5
+    stats.visit_done("ghost", 0.0)
+    stats.visit_done("purchase", 0.0)
+    stats.add("events", "insert", 7)
+    stats.add("events", "delete", 2)
+    snap = stats.snapshot()
+    assert set(snap) == set(Snapshot.__annotations__)            # the declared shape, no more, no less
+    assert snap["visits"] == sum(snap["visit_kinds"].values()) == 2
+    assert snap["rows"] == sum(n for ops in snap["tables"].values() for n in ops.values()) == 9
+    assert (snap["errors"], snap["failed_visits"], snap["failed_ticks"]) == (3, 2, 1)
+    assert (snap["retries"], snap["returning_user_gone"], snap["visit_retries"], snap["ticks_deferred"]) == (7, 1, 2, 4)
+    line = format_text(snap)
+    assert "\n" not in line
+    assert "errors 3 retries 7 (gone 1, conflict 2, tick 4) reconnects 5 |" in line
+
+
+def test_a_record_of_its_own_is_shown_even_when_quiet():
+    out = io.StringIO()
+    Log("json", quiet=True, stream=out).record("backfill", {"rows": 3}, "backfill: 3 rows")
+    rec = json.loads(out.getvalue())
+    assert rec["event"] == "backfill" and rec["rows"] == 3
+    out = io.StringIO()
+    Log("text", quiet=True, stream=out).record("backfill", {"rows": 3}, "backfill: 3 rows")
+    assert out.getvalue() == "[thelook-datagen] backfill: 3 rows\n"
+
+
+def test_the_run_counts_from_its_start():
+    now = [10.0]
+    stats = Stats(0, clock=lambda: now[0])
+    now[0] = 50.0
+    stats.start(40.0)
+    stats.visit_done("browse", 0.0)
+    now[0] = 60.0
+    snap = stats.snapshot()
+    assert snap["elapsed_s"] == 20.0 and snap["visits_per_s"] == 0.05 and snap["recent_visits_per_s"] == 0.05
