@@ -186,9 +186,9 @@ class HistoryBuilder:
             self.planner.add_user(uid, v)
             u = v.new_user
             line = self._line("users", uid, u)
-            if self.user_fate.of(uid) < CLOSE_BELOW and u[13] + self.delays.close_min < self.end:
+            if self.user_fate.of(uid) < CLOSE_BELOW and u.created_at + self.delays.close_min < self.end:
                 self.held[uid] = [line]
-                heapq.heappush(self.closing, (u[13] + self.delays.close_min, uid))
+                heapq.heappush(self.closing, (u.created_at + self.delays.close_min, uid))
             else:
                 lines["users"].append(line)
         if uid is not None and uid in self.held:
@@ -210,7 +210,7 @@ class HistoryBuilder:
             self._order(v, uid)
         if self.planner.address_changes:
             for move in self.planner.take_address_changes():
-                self.moves[move[0]] = move
+                self.moves[move.user_id] = move
 
     def _order(self, v, uid):
         # lines in COLUMNS order, formatted inline (the invariant tests catch a column out of place)

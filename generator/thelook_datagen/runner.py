@@ -11,7 +11,7 @@ from .errors import UserError
 from .db.writer import PgWriter, UserVanished
 from .pacing import Pacer
 from .sim.lifecycle import Delays
-from .sim.pools import ProductPool
+from .sim.pools import ProductPool, UserEntry
 from .sim.visits import PURCHASE, VisitPlanner
 from .stats import Stats
 
@@ -47,7 +47,7 @@ def warm_users(cur, schema, planner, limit=WARM_USERS):
                 f"FROM {ident(schema)}.users ORDER BY id DESC LIMIT %s", (limit,))
     rows = cur.fetchall()
     for row in reversed(rows):
-        planner.users.add(tuple(row), planner.rng)
+        planner.users.add(UserEntry._make(row), planner.rng)
     return len(rows)
 
 
@@ -163,25 +163,23 @@ class Runner:
         restock = sorted(self.restock)
         moves = self.planner.take_address_changes()
         try:
-            row = self.writer.apply_tick(now, self.delays, TICK_LIMIT, restock, moves)
+            r = self.writer.apply_tick(now, self.delays, TICK_LIMIT, restock, moves)
         except psycopg2.Error as e:
             self.stats.failed_ticks += 1
             self._failed("a lifecycle step", e)
             return
-        if row is None:
+        if r is None:
             self.stats.ticks_deferred += 1
             return
         self.restock.clear()
-        (cancelled, cancelled_items, shipped, shipped_items, delivered, delivered_items, returned,
-         returned_items, closed_events, closed_users, written_off, restocked, moved) = row
         add = self.stats.add
-        add("orders", "update", cancelled + shipped + delivered + returned)
-        add("order_items", "update", cancelled_items + shipped_items + delivered_items + returned_items)
-        add("events", "delete", closed_events)
-        add("users", "delete", len(closed_users))
-        add("users", "update", moved)
-        add("inventory_items", "delete", len(written_off))
-        add("inventory_items", "insert", restocked)
-        for uid in closed_users:
+        add("orders", "update", r.cancelled + r.shipped + r.delivered + r.returned)
+        add("order_items", "update", r.cancelled_items + r.shipped_items + r.delivered_items + r.returned_items)
+        add("events", "delete", r.closed_events)
+        add("users", "delete", len(r.closed_users))
+        add("users", "update", r.moved)
+        add("inventory_items", "delete", len(r.written_off))
+        add("inventory_items", "insert", r.restocked)
+        for uid in r.closed_users:
             self.planner.forget_user(uid)
-        self.restock.update(written_off)
+        self.restock.update(r.written_off)

@@ -6,6 +6,8 @@ it sells (`FOR UPDATE SKIP LOCKED`, so concurrent generators never take the same
 product has no unsold stock left, the statement restocks one unit and sells it in the same
 transaction, so an order always gets all its items.
 """
+from collections import namedtuple
+
 from ..sim.lifecycle import (CANCEL_BELOW, CLOSE_BELOW, ITEM_FATE_SEED, ORDER_FATE_SEED, RETURN_FROM,
                              USER_FATE_SEED, WRITE_OFF_BELOW, fate_sql)
 from .ddl import ident
@@ -82,6 +84,12 @@ TICK_PARAM_TYPES = (
     "integer[]", "integer", "integer",                         # $10..$12 restock products, below, units
     "bigint[]", "text[]", "text[]", "text[]", "text[]", "text[]", "float8[]", "float8[]",  # $13..$20 moves
 )
+
+# The row a tick returns (the SELECT at the end of tick_sql, in this order): orders and their items
+# moved to each status, events and users deleted by account closures (ids of the closed users),
+# product ids of the unsold units written off, units restocked, users whose address changed.
+TickResult = namedtuple("TickResult", "cancelled cancelled_items shipped shipped_items delivered delivered_items "
+                                      "returned returned_items closed_events closed_users written_off restocked moved")
 
 
 def _order_step(s, name, new_status, ts_column, where, order_by):

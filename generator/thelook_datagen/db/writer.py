@@ -13,8 +13,8 @@ import psycopg2.extensions
 from ..errors import Stopped, UserError
 from .ddl import ident
 from .literals import float_array, int_array, lit, str_array
-from .statements import (TICK_NAME, TICK_PARAM_TYPES, VISIT_NAME, VISIT_PARAM_TYPES, execute_template,
-                         prepare_sql, tick_sql, visit_sql)
+from .statements import (TICK_NAME, TICK_PARAM_TYPES, VISIT_NAME, VISIT_PARAM_TYPES, TickResult,
+                         execute_template, prepare_sql, tick_sql, visit_sql)
 
 NO_USER_SQL = ",".join(["NULL"] * 14)
 TRANSIENT = (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure,
@@ -180,7 +180,7 @@ class PgWriter:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def apply_tick(self, now, delays, limit, restock_ids, moves):
-        """Applies every lifecycle change due at `now` in one transaction. Returns the result row
+        """Applies every lifecycle change due at `now` in one transaction. Returns its TickResult
         (see statements.tick_sql), or None when it hit a conflict with a concurrent visit and was
         rolled back (the caller counts it as deferred: what is due is picked up by the next tick)."""
         cols = list(zip(*moves)) if moves else [()] * 8
@@ -192,7 +192,7 @@ class PgWriter:
                 if self.cur is None:
                     raise psycopg2.InterfaceError("not connected")
                 self.cur.execute(self._tick_exec, params)
-                return self.cur.fetchone()
+                return TickResult._make(self.cur.fetchone())
             except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
                 # raced with a visit of another generator; what is still due is picked up next tick
                 return None

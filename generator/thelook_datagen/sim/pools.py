@@ -1,9 +1,14 @@
 """Bounded in-memory pools the simulation draws from, so that a visit needs no SELECT."""
+from collections import namedtuple
 from urllib.parse import quote
+
+# A registered user as returning visits need them: where they live now and when they signed up
+# (epoch s; their sessions start after that).
+UserEntry = namedtuple("UserEntry", "id gender city state postal_code created_ts")
 
 
 class UserPool:
-    """Registered users a returning visit can pick: (id, gender, city, state, postal_code, created_ts).
+    """Registered users a returning visit can pick: UserEntry tuples, keyed by their first field (id).
 
     Bounded: once full, a new user replaces a random one, so memory stays flat over any run.
     Removal is O(1) (swap with the last entry), for accounts closed by the lifecycle.

@@ -5,9 +5,9 @@ user (for a sign-up) and the order's products (for a purchase). A writer turns i
 transaction; the ids the database assigns come back through `VisitPlanner.add_user`.
 All randomness comes from the planner's `random.Random`, so a seed fixes the content.
 """
-from collections import deque
+from collections import deque, namedtuple
 
-from .pools import UserPool
+from .pools import UserEntry, UserPool
 from .values import (AGE_MAX, AGE_MIN, BROWSER, DEPARTMENT_OF_GENDER, EVENT_TRAFFIC, GENDERS,
                      ITEMS, USER_TRAFFIC)
 
@@ -17,6 +17,10 @@ VISIT_KINDS = (GHOST, BROWSE, ABANDONED_CART, PURCHASE)
 # Column order of a new user row (users without id).
 USER_COLUMNS = ("first_name", "last_name", "email", "age", "gender", "state", "street_address",
                 "postal_code", "city", "country", "latitude", "longitude", "traffic_source", "created_at")
+# A sign-up's user row (USER_COLUMNS order; a tuple, so writers take it as it is).
+NewUser = namedtuple("NewUser", USER_COLUMNS)
+# A user's move, applied by the next lifecycle tick: the new address columns of users.
+AddressChange = namedtuple("AddressChange", "user_id street_address postal_code city state country latitude longitude")
 EVENT_COLUMNS = ("user_id", "sequence_number", "session_id", "created_at", "ip_address", "city",
                  "state", "postal_code", "browser", "traffic_source", "uri", "event_type")
 
@@ -27,7 +31,8 @@ MIN_GAP, MAX_GAP = 0.2, 2.0   # seconds between two clicks of a session
 
 
 class Visit:
-    """One session's rows. Timestamps are epoch seconds (float, UTC)."""
+    """One session's rows. Timestamps are epoch seconds (float, UTC). `new_user` is a NewUser for a
+    sign-up (else None), `user_id` the returning user's id (else None)."""
     __slots__ = ("kind", "session_id", "user_id", "new_user", "gender", "ip_address", "city",
                  "state", "postal_code", "browser", "traffic_source", "ev_ts", "ev_uri", "ev_type",
                  "product_ids", "order_ts")
@@ -72,7 +77,7 @@ class VisitPlanner:
         self.abandon_share = abandon_share
         self.address_change_share = address_change_share
         self.users = UserPool(user_pool_capacity)
-        self.address_changes = deque(maxlen=1000)   # (user_id, street, postal, city, state, country, lat, lon)
+        self.address_changes = deque(maxlen=1000)   # AddressChange, oldest first
 
     # -- visits ----------------------------------------------------------------------------
     def plan(self, now):
@@ -124,8 +129,9 @@ class VisitPlanner:
         return v
 
     def _registered(self, now, kind, entry):
+        """A signed-in session: of the returning user `entry` (a UserEntry), or of a new user (None)."""
         rng = self.rng
-        gender = entry[1] if entry else GENDERS[rng.randrange(2)]
+        gender = entry.gender if entry else GENDERS[rng.randrange(2)]
         department = DEPARTMENT_OF_GENDER[gender]
         types, uris = ["home"], ["/home"]
         product_ids = None
@@ -147,48 +153,48 @@ class VisitPlanner:
             t, u = self._browse_path(department, 1 + rng.randrange(3))
             types += t
             uris += u
-        v = self._session(kind, now, types, uris, not_before=entry[5] if entry else None)
+        v = self._session(kind, now, types, uris, not_before=entry.created_ts if entry else None)
         v.gender = gender
         if product_ids:
             v.product_ids = product_ids
             v.order_ts = now
         if entry:
-            v.user_id = entry[0]
-            v.city, v.state, v.postal_code = entry[2], entry[3], entry[4]
+            v.user_id = entry.id
+            v.city, v.state, v.postal_code = entry.city, entry.state, entry.postal_code
             if rng.random() < self.address_change_share:
                 self._plan_address_change(entry)
         else:
-            v.new_user = self._new_user(gender, v.ev_ts[0])
-            v.city, v.state, v.postal_code = v.new_user[8], v.new_user[5], v.new_user[7]
+            u = v.new_user = self._new_user(gender, v.ev_ts[0])
+            v.city, v.state, v.postal_code = u.city, u.state, u.postal_code
         return v
 
     def _new_user(self, gender, created_at):
         rng = self.rng
         place = self.places.sample()
         first, last = self.people.name(gender, place.country)
-        return (first, last, self.people.email(first, last), AGE_MIN + rng.randrange(AGE_MAX - AGE_MIN + 1),
-                gender, place.state, self.places.street_address(place), place.postal_code, place.city,
-                place.country, place.latitude, place.longitude, USER_TRAFFIC.draw(rng), created_at)
+        return NewUser(first, last, self.people.email(first, last), AGE_MIN + rng.randrange(AGE_MAX - AGE_MIN + 1),
+                       gender, place.state, self.places.street_address(place), place.postal_code, place.city,
+                       place.country, place.latitude, place.longitude, USER_TRAFFIC.draw(rng), created_at)
 
     def _plan_address_change(self, entry):
         """The user moves after this visit: their next sessions come from the new place."""
         place = self.places.sample()
-        self.address_changes.append((entry[0], self.places.street_address(place), place.postal_code,
-                                     place.city, place.state, place.country, place.latitude,
-                                     place.longitude))
-        self.users.replace((entry[0], entry[1], place.city, place.state, place.postal_code, entry[5]))
+        self.address_changes.append(AddressChange(entry.id, self.places.street_address(place), place.postal_code,
+                                                  place.city, place.state, place.country, place.latitude,
+                                                  place.longitude))
+        self.users.replace(entry._replace(city=place.city, state=place.state, postal_code=place.postal_code))
 
     # -- feedback from the writer ------------------------------------------------------------
     def add_user(self, user_id, visit):
         """Registers the id the database gave to a visit's new user, for later returning visits."""
         u = visit.new_user
-        self.users.add((user_id, u[4], u[8], u[5], u[7], u[13]), self.rng)
+        self.users.add(UserEntry(user_id, u.gender, u.city, u.state, u.postal_code, u.created_at), self.rng)
 
     def forget_user(self, user_id):
         self.users.discard(user_id)
 
     def take_address_changes(self):
-        changes = [c for c in self.address_changes if c[0] in self.users]
+        changes = [c for c in self.address_changes if c.user_id in self.users]
         self.address_changes.clear()
         return changes
 
@@ -196,8 +202,8 @@ class VisitPlanner:
         """Turns a returning user's visit into a sign-up (its user was deleted meanwhile)."""
         self.forget_user(visit.user_id)
         visit.user_id = None
-        visit.new_user = self._new_user(visit.gender, visit.ev_ts[0])
-        visit.city, visit.state, visit.postal_code = visit.new_user[8], visit.new_user[5], visit.new_user[7]
+        u = visit.new_user = self._new_user(visit.gender, visit.ev_ts[0])
+        visit.city, visit.state, visit.postal_code = u.city, u.state, u.postal_code
         return visit
 
 
