@@ -43,7 +43,7 @@ def _run(settings, log):
 
     from .db.setup import first_line, prepare_schema
     from .db.writer import describe_target, open_connection
-    from .runner import Runner, StopFlag
+    from .runner import StopFlag, build_runner
     from .sim.lifecycle import Delays
     from .topics import ensure_topics, topic_names
 
@@ -70,7 +70,7 @@ def _run(settings, log):
             run_backfill(conn, settings, log)
         stop = StopFlag()
         stop.install()
-        runner = Runner(conn, settings, log, stop)
+        runner = build_runner(conn, settings, log, stop)
     except psycopg2.errors.InsufficientPrivilege as e:
         raise UserError(f"missing privilege in database: {first_line(e)}") from None
     except psycopg2.OperationalError as e:

@@ -1,4 +1,18 @@
-"""The live loop: pace visits, plan them, write them, apply due lifecycle work, report."""
+"""The live loop: pace visits, plan them, write them, apply due lifecycle work, report.
+
+`build_runner(conn, settings, log, stop)` does everything that needs the database before streaming
+(reads the catalogue, lets existing users come back, prepares the writer's statements) and returns
+a `Runner`: the loop alone, with its collaborators passed in (planner, writer, pacer, stats, log,
+stop flag, clock), so that it runs against a fake writer and a fake clock in unit tests.
+
+Lifecycle ticks run at fixed points of the schedule, every TICK_INTERVAL seconds after its start,
+before the first visit due at or after them. When the schedule jumps ahead (a slow write, a
+reconnect after an outage), the loop catches up: it applies one tick for each TICK_INTERVAL passed,
+in order and each at its own instant of the schedule, before the next visit; none is skipped or
+merged into another. The cap is per tick: each tick changes at most TICK_LIMIT rows of each kind
+(orders per status step, accounts closed, units written off), so a backlog that came due at once is
+worked off by successive ticks, oldest first. The number of catch-up ticks is not capped.
+"""
 import random
 import signal
 import time
@@ -7,8 +21,8 @@ import psycopg2
 
 from .db.ddl import ident
 from .db.setup import first_line
-from .errors import UserError
 from .db.writer import PgWriter, UserVanished
+from .errors import UserError
 from .pacing import Pacer
 from .sim.lifecycle import Delays
 from .sim.pools import ProductPool, UserEntry
@@ -18,10 +32,14 @@ from .stats import Stats
 TICK_INTERVAL = 0.5      # seconds of schedule time between two lifecycle ticks
 TICK_LIMIT = 1000        # changes of one kind per tick
 WARM_USERS = 50_000      # returning users loaded from an existing shop (--if_exists append)
-MAX_FAILED_IN_A_ROW = 50 # consecutive failed visits before giving up (e.g. the schema was dropped)
+MAX_FAILED_IN_A_ROW = 50 # consecutive failed writes (visits or ticks) before giving up (e.g. the schema was dropped)
+WAIT_STEP = 0.05         # longest sleep while waiting for the next visit (stop flag and status line checked between)
+WARN_EVERY = 5.0         # seconds between two warnings about failed writes
 
 
 class StopFlag:
+    """Set by SIGINT/SIGTERM (after `install`): the loop finishes the visit it is writing and stops."""
+
     def __init__(self):
         self.stop = False
         self.signal = None
@@ -57,80 +75,114 @@ def make_samplers(rng):
     return PlaceSampler(rng), PersonSampler(rng)
 
 
+def build_runner(conn, settings, log, stop=None):
+    """The live loop for `settings` on an open connection (which the writer takes over): reads the
+    catalogue and the latest users of the shop, prepares the statements."""
+    stop = stop or StopFlag()
+    stats = Stats(settings.avg_qps)
+    writer = PgWriter(settings.conn_kw, settings.schema, stats, log, should_stop=stop,
+                      reconnect_timeout=settings.reconnect_timeout, conn=conn,
+                      synchronous_commit=settings.synchronous_commit)
+    rng = random.Random(settings.seed)
+    places, people = make_samplers(rng)
+    with conn.cursor() as cur:
+        products = load_products(cur, settings.schema)
+        planner = VisitPlanner(rng, products, places, people, ghost_ratio=settings.ghost_ratio)
+        warmed = warm_users(cur, settings.schema, planner)
+    if warmed:
+        log.info(f"{warmed} existing users can come back")
+    pacer = Pacer(settings.avg_qps, seed=None if settings.seed is None else settings.seed + 1,
+                  arrivals=settings.arrivals)
+    return Runner(planner, writer, pacer, stats, log, stop, Delays.for_scale(settings.time_scale),
+                  max_iter=settings.max_iter, status_interval=settings.status_interval)
+
+
 class Runner:
-    def __init__(self, conn, settings, log, stop=None):
-        self.s = settings
+    """The loop. Collaborators:
+
+    planner   sim.visits.VisitPlanner: plans each visit, learns new users' ids, forgets closed ones
+    writer    apply_visit(visit) -> (user_id, order_id, extra_units); apply_tick(now, delays, limit,
+              restock_ids, moves) -> TickResult, or None when put off; close(). Raises psycopg2.Error
+              for a failed write (db.writer.PgWriter; it handles reconnects itself).
+    pacer     pacing.Pacer: when the next visit is due, its scheduled time, the lag
+    stats     stats.Stats (on the same clock as the pacer)
+    log       stats.Log: status lines and warnings
+    stop      StopFlag: checked before each visit and while waiting
+    clock     monotonic seconds (status line timing), `sleep` waits, `timer` times each write
+    """
+
+    def __init__(self, planner, writer, pacer, stats, log, stop, delays, *, max_iter=-1, status_interval=5.0,
+                 tick_interval=TICK_INTERVAL, tick_limit=TICK_LIMIT, clock=time.monotonic, sleep=time.sleep,
+                 timer=time.perf_counter):
+        self.planner = planner
+        self.writer = writer
+        self.pacer = pacer
+        self.stats = stats
         self.log = log
-        self.stop = stop or StopFlag()
-        self.stats = Stats(settings.avg_qps)
-        self.delays = Delays.for_scale(settings.time_scale)
-        self.writer = PgWriter(settings.conn_kw, settings.schema, self.stats, log, should_stop=self.stop,
-                               reconnect_timeout=settings.reconnect_timeout, conn=conn,
-                               synchronous_commit=settings.synchronous_commit)
-        self.rng = random.Random(settings.seed)
-        places, people = make_samplers(self.rng)
-        with conn.cursor() as cur:
-            products = load_products(cur, settings.schema)
-            self.planner = VisitPlanner(self.rng, products, places, people, ghost_ratio=settings.ghost_ratio)
-            warmed = warm_users(cur, settings.schema, self.planner)
-        if warmed:
-            log.info(f"{warmed} existing users can come back")
-        self.restock = set()
-        self.pacer = None
+        self.stop = stop
+        self.delays = delays
+        self.max_iter = max_iter
+        self.status_interval = status_interval
+        self.tick_interval = tick_interval
+        self.tick_limit = tick_limit
+        self.clock = clock
+        self.sleep = sleep
+        self.timer = timer
+        self.restock = set()        # products sold or written off since the last tick
         self._failed_in_a_row = 0
-        self._last_warning = 0.0
+        self._last_warning = None
 
     def run(self):
-        s, stats, planner, writer = self.s, self.stats, self.planner, self.writer
-        pacer = self.pacer = Pacer(s.avg_qps, seed=None if s.seed is None else s.seed + 1, arrivals=s.arrivals)
+        """Streams until stopped or max_iter visits are committed; returns the summary snapshot. The
+        writer is closed however the loop ends (a UserError after too many failures goes up)."""
+        stats, pacer, stop, clock, sleep = self.stats, self.pacer, self.stop, self.clock, self.sleep
         stats.start(pacer.start)
-        next_tick = pacer.wall_start + TICK_INTERVAL
-        next_status = time.monotonic() + s.status_interval
-        max_iter = s.max_iter
+        next_tick = pacer.wall_start + self.tick_interval
+        next_status = clock() + self.status_interval
+        max_iter = self.max_iter
         try:
-            while not self.stop.stop and (max_iter < 0 or stats.visits < max_iter):
+            while not stop.stop and (max_iter < 0 or stats.visits < max_iter):
                 wait = pacer.wait_seconds()
-                while wait > 0 and not self.stop.stop:
-                    time.sleep(min(wait, 0.05))
-                    if time.monotonic() >= next_status:
+                while wait > 0 and not stop.stop:
+                    sleep(min(wait, WAIT_STEP))
+                    if clock() >= next_status:
                         next_status = self._status(next_status)
                     wait = pacer.wait_seconds()
-                if self.stop.stop:
+                if stop.stop:
                     break
                 now = pacer.advance()
-                while next_tick <= now:
+                while next_tick <= now:       # catch-up: one tick per interval passed, each capped
                     self.tick(next_tick)
-                    next_tick += TICK_INTERVAL
-                if self.visit(now):
-                    stats.visit_done(self._last_kind, pacer.lag, self._last_latency)
-                if time.monotonic() >= next_status:
+                    next_tick += self.tick_interval
+                self.visit(now)
+                if clock() >= next_status:
                     next_status = self._status(next_status)
         finally:
-            writer.close()
+            self.writer.close()
         return stats.snapshot(final=True)
 
     def _status(self, due):
         self.log.status(self.stats.snapshot())
-        return max(due + self.s.status_interval, time.monotonic())
+        return max(due + self.status_interval, self.clock())
 
     def _failed(self, what, exc):
         """A statement failed with the connection intact (not a restart), already counted by the
-        caller: warn at most every few seconds, and give up if nothing succeeds any more."""
+        caller: warn at most every WARN_EVERY seconds, and give up after MAX_FAILED_IN_A_ROW failed
+        writes (visits or ticks) with no committed visit in between."""
         self._failed_in_a_row += 1
         reason = first_line(exc)
         if self._failed_in_a_row >= MAX_FAILED_IN_A_ROW:
             raise UserError(f"giving up after {self._failed_in_a_row} failed writes in a row: {reason}")
-        now = time.monotonic()
-        if now - self._last_warning > 5:
+        now = self.clock()
+        if self._last_warning is None or now - self._last_warning > WARN_EVERY:
             self._last_warning = now
             self.log.warn(f"{what} failed and was skipped: {reason}")
 
     def visit(self, now):
-        """Plans and writes one visit; False if it failed (counted as an error, rolled back)."""
+        """Plans and writes one visit and counts it; False if it failed (counted as an error, rolled back)."""
         planner, stats = self.planner, self.stats
         v = planner.plan(now)
-        self._last_kind = v.kind
-        started = time.perf_counter()
+        started = self.timer()
         while True:
             try:
                 user_id, order_id, extra = self.writer.apply_visit(v)
@@ -142,14 +194,13 @@ class Runner:
                 stats.failed_visits += 1
                 self._failed("a visit", e)
                 return False
-        self._last_latency = time.perf_counter() - started   # the transaction as the client sees it
+        latency = self.timer() - started   # the transaction as the client sees it
         self._failed_in_a_row = 0
         if v.new_user is not None:
             if user_id is not None:
                 planner.add_user(user_id, v)
             stats.add("users", "insert")
-        n_events = len(v.ev_type)
-        stats.add("events", "insert", n_events)
+        stats.add("events", "insert", len(v.ev_type))
         if v.kind == PURCHASE:
             n = len(v.product_ids)
             stats.add("orders", "insert")
@@ -157,13 +208,15 @@ class Runner:
             stats.add("inventory_items", "update", n - extra)
             stats.add("inventory_items", "insert", extra)
             self.restock.update(v.product_ids)
+        stats.visit_done(v.kind, self.pacer.lag, latency)
         return True
 
     def tick(self, now):
+        """The lifecycle work due at `now` (schedule time), at most tick_limit changes of each kind."""
         restock = sorted(self.restock)
         moves = self.planner.take_address_changes()
         try:
-            r = self.writer.apply_tick(now, self.delays, TICK_LIMIT, restock, moves)
+            r = self.writer.apply_tick(now, self.delays, self.tick_limit, restock, moves)
         except psycopg2.Error as e:
             self.stats.failed_ticks += 1
             self._failed("a lifecycle step", e)
