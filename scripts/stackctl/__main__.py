@@ -1,15 +1,45 @@
-"""scripts/stack COMMAND: the local CDC stack as supervised processes (see `scripts/stack --help`)."""
+"""scripts/stack COMMAND: the local CDC stack as supervised processes (see `scripts/stack --help`).
+
+Output follows the project's convention (thelook_datagen/console.py): progress as `[stack] ...` lines
+on stderr, an error as ONE line `stack: error: ...` (then, for a service that failed, `[stack] log:`
+with the end of its log), exit status 0 success, 1 the outcome is wrong (`status`: not healthy, or no
+stack), 2 could not run (bad input, a service that would not start).
+"""
 import argparse
 import sys
 
+from thelook_datagen.console import EXIT_CANNOT_RUN, ToolParser, error_line, print_error, suggest
+
 from . import inspect_stack, lifecycle, teardown
-from .settings import StackError
+from .settings import TOOL, StackError
+
+EXIT_INTERRUPTED = 130
 
 
-class Parser(argparse.ArgumentParser):
+class Parser(ToolParser):
+    """scripts/stack's usage, the tool's error line: `stack: error: ... (see scripts/stack --help)`.
+    No abbreviated options: `down --wip` must not be read as `down --wipe`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
-        sys.stderr.write(f"scripts/stack: {message} (see scripts/stack --help)\n")
-        sys.exit(2)
+        sys.stderr.write(error_line(TOOL, f"{message} (see scripts/stack --help)") + "\n")
+        sys.exit(EXIT_CANNOT_RUN)
+
+    def parse_args(self, args=None, namespace=None):
+        # suggestions from the chosen command's options only (`up --wipe` is not "did you mean --wipe?")
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            chosen = self
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    chosen = action.choices.get(getattr(ns, action.dest, None), self)
+            known = {s for s in chosen._option_string_actions if s.startswith("--")}
+            hints = "".join(suggest(x, known) for x in extras if x.startswith("-"))
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return ns
 
 
 def main(argv=None):
@@ -30,7 +60,8 @@ def main(argv=None):
     sub.add_parser("up", help="start every service (idempotent) and wait until all are healthy")
     p = sub.add_parser("down", help="stop what `up` started; data is kept unless --wipe")
     p.add_argument("--wipe", action="store_true", help="also delete the data dir")
-    p = sub.add_parser("status", help="each service's state, pid, port and health; exit 0 iff all healthy")
+    p = sub.add_parser("status", help="each service's state, pid, port and health; exit 0 iff all healthy, "
+                                      "1 otherwise (or no stack)")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing, only set the exit code")
     p = sub.add_parser("logs", help="show a service's log")
     p.add_argument("service")
@@ -51,14 +82,14 @@ def main(argv=None):
                    "consume": inspect_stack.consume}
         return command[args.command](args)
     except StackError as exc:
-        sys.stderr.write(f"[stack] error: {exc}\n")
+        print_error(TOOL, exc)
         if exc.log:
-            sys.stderr.write(f"[stack] log: {exc.log}\n")
+            sys.stderr.write(f"[{TOOL}] log: {exc.log}\n")
             _tail(exc.log)
-        return 1
+        return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
-        sys.stderr.write("[stack] interrupted\n")
-        return 130
+        print_error(TOOL, "interrupted")
+        return EXIT_INTERRUPTED
 
 
 def _tail(path, lines=15):

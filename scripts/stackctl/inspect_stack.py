@@ -2,18 +2,21 @@
 import os
 import shlex
 
+from thelook_datagen.console import EXIT_OK, EXIT_WRONG
+
 from . import probes, supervise
 from .instance import layout_from_state
 from .settings import SERVICE_PORTS, SERVICES, State, StackError, data_dir
 
 
 def status(args):
+    """Exit status 0 when every service is healthy, 1 otherwise (also when there is no stack)."""
     data = data_dir()
     state = State.load(data)
     if not state or not state.paths:
         if not args.quiet:
             print(f"no stack in {data} (run scripts/stack up)")
-        return 3
+        return EXIT_WRONG
     server = supervise.proxy(data)
     info = {p["name"]: p for p in server.getAllProcessInfo()} if server else {}
     lay = layout_from_state(state)
@@ -38,7 +41,7 @@ def status(args):
         print(f"{'SERVICE':12} {'STATE':9} {'PID':>8} {'PORT':11} HEALTH")
         for row in rows:
             print(f"{row[0]:12} {row[1]:9} {row[2]:>8} {row[3]:11} {row[4]}")
-    return 0 if healthy else 1
+    return EXIT_OK if healthy else EXIT_WRONG
 
 
 def logs(args):

@@ -1,26 +1,26 @@
-"""Readiness checks: each returns None when the service answers as it should, else why not."""
-import json
+"""Readiness checks: each returns None when the service answers as it should, else why not.
+HTTP probes use the project's REST client (thelook_datagen.ops.rest) with a short timeout."""
 import socket
 import struct
 import subprocess
-import urllib.error
-import urllib.request
+
+from thelook_datagen.ops.rest import Rest, RestError
 
 DEBEZIUM_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
+PROBE_TIMEOUT = 3.0
 
 
-def _get_json(url, timeout=3):
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read().decode() or "null")
+def _get_json(port, path, service):
+    return Rest(f"http://127.0.0.1:{port}", service, timeout=PROBE_TIMEOUT).call("GET", path)
 
 
 def _http(check):
     try:
         return check()
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return f"no answer ({getattr(exc, 'reason', exc)})"
+    except RestError as exc:
+        return f"no answer ({exc.reason})" if exc.unreachable else f"HTTP {exc.status}"
+    except (AttributeError, TypeError, ValueError) as exc:   # an answer of an unexpected shape
+        return f"unexpected answer ({exc})"
 
 
 def postgres(ports, pg_bin):
@@ -47,7 +47,7 @@ def kafka(ports):
 
 def connect(ports):
     def check():
-        plugins = _get_json(f"http://127.0.0.1:{ports['connect']}/connector-plugins")
+        plugins = _get_json(ports["connect"], "/connector-plugins", "Kafka Connect")
         if any(p.get("class") == DEBEZIUM_CLASS for p in plugins):
             return None
         return "Debezium PostgresConnector not among the connector plugins"
@@ -55,19 +55,19 @@ def connect(ports):
 
 
 def jobmanager(ports):
-    return _http(lambda: None if "taskmanagers" in _get_json(f"http://127.0.0.1:{ports['flink']}/overview")
+    return _http(lambda: None if "taskmanagers" in _get_json(ports["flink"], "/overview", "Flink JobManager")
                  else "unexpected /overview")
 
 
 def taskmanager(ports):
     def check():
-        tms = _get_json(f"http://127.0.0.1:{ports['flink']}/taskmanagers").get("taskmanagers", [])
+        tms = _get_json(ports["flink"], "/taskmanagers", "Flink JobManager").get("taskmanagers", [])
         return None if tms else "no TaskManager registered with the JobManager"
     return _http(check)
 
 
 def sql_gateway(ports):
-    return _http(lambda: None if "productName" in _get_json(f"http://127.0.0.1:{ports['sql_gateway']}/v1/info")
+    return _http(lambda: None if "productName" in _get_json(ports["sql_gateway"], "/v1/info", "Flink SQL gateway")
                  else "unexpected /v1/info")
 
 

@@ -5,6 +5,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from thelook_datagen.errors import UserError
+
+TOOL = "stack"   # the name in error lines (`stack: error: ...`) and progress lines (`[stack] ...`)
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway")
 
@@ -26,8 +29,8 @@ SERVICE_PORTS = {
 DB = {"user": "thelook", "password": "thelook", "database": "thelook"}
 
 
-class StackError(Exception):
-    """A failure to report as one line (plus an optional log file) and a non-zero exit."""
+class StackError(UserError):
+    """A failure to report as one error line (plus an optional log file); exit status 2."""
 
     def __init__(self, message, log=None):
         super().__init__(message)

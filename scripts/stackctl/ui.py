@@ -1,7 +1,10 @@
-"""Progress lines on stderr (stdout is reserved for `env` exports and `status`)."""
+"""Progress lines `[stack] ...` on stderr (stdout is reserved for `env` exports and `status`)."""
 import sys
+
+from thelook_datagen.console import say as _say
+
+from .settings import TOOL
 
 
 def say(message):
-    sys.stderr.write(f"[stack] {message}\n")
-    sys.stderr.flush()
+    _say(TOOL, message, stream=sys.stderr)

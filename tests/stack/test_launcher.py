@@ -120,19 +120,31 @@ def test_status_and_logs_and_env(stack_env):
 
 
 def _errors(result):
-    lines = [line for line in result.stderr.splitlines() if line.startswith("[stack]") or "scripts/stack:" in line]
+    """The error lines (`stack: error: ...`, the project's convention) and any `[stack]` lines."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith(("[stack]", "stack: error:"))]
     assert "Traceback" not in result.stderr
     return lines
 
 
 def test_bad_input_is_one_clear_line(tmp_path):
     result = stack("up", env=dict(os.environ, THELOOK_PG_PORT="not-a-port", THELOOK_STACK_DIR=str(tmp_path)))
-    assert result.returncode != 0
-    assert _errors(result) == ["[stack] error: THELOOK_PG_PORT='not-a-port' is not a port number"]
+    assert result.returncode == 2
+    assert _errors(result) == ["stack: error: THELOOK_PG_PORT='not-a-port' is not a port number"]
     result = stack("logs", "no-such-service")
-    assert result.returncode != 0 and len(_errors(result)) == 1
+    assert result.returncode == 2 and len(_errors(result)) == 1
     result = stack("frobnicate")
     assert result.returncode == 2 and len(_errors(result)) == 1
+    assert _errors(result)[0].startswith("stack: error: argument command: invalid choice: 'frobnicate'")
+    # options are spelled in full: `down --wip` is refused, not read as --wipe (an empty data dir here,
+    # so that a launcher that did guess would wipe nothing that matters)
+    result = stack("down", "--wip", env=dict(os.environ, THELOOK_STACK_DIR=str(tmp_path / "none")))
+    assert result.returncode == 2
+    assert _errors(result) == ["stack: error: unrecognized arguments: --wip (did you mean --wipe?) "
+                               "(see scripts/stack --help)"]
+    # no stack: `status` says so and exits 1 (not healthy), `env` cannot run (2)
+    result = stack("status", env=dict(os.environ, THELOOK_STACK_DIR=str(tmp_path / "none")))
+    assert result.returncode == 1 and "no stack in" in result.stdout
+    assert stack("env", env=dict(os.environ, THELOOK_STACK_DIR=str(tmp_path / "none"))).returncode == 2
 
 
 @pytest.fixture
@@ -205,7 +217,7 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     assert result.returncode == 0, result.stderr
     assert alive(tree) == []
     assert [p for p in ports if port_listening(p)] == []
-    assert stack("status", "--quiet", env=env).returncode != 0
+    assert stack("status", "--quiet", env=env).returncode == 1
     # data kept (a restart from it is what every later `up` of the main stack does)
     assert table_file.stat().st_size > 0
     assert (data / "kafka" / "data" / "kept.topic-0").is_dir()
@@ -215,8 +227,8 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     with open(data / "postgres" / "data" / "postgresql.conf", "a") as conf:
         conf.write("no_such_setting = on\n")
     result = stack("up", env=env)
-    assert result.returncode == 1
-    assert "[stack] error: postgres failed: the process ended" in result.stderr
+    assert result.returncode == 2
+    assert "stack: error: postgres failed: the process ended" in result.stderr
     assert f"[stack] log: {data / 'logs' / 'postgres.log'}" in result.stderr
     assert 'unrecognized configuration parameter "no_such_setting"' in result.stderr
     supervisord = int((data / "run" / "supervisord.pid").read_text())
