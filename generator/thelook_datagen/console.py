@@ -54,24 +54,32 @@ def suggest(word, candidates):
 
 class ToolParser(argparse.ArgumentParser):
     """argparse with the project's error convention: one line on stderr, exit status 2, and
-    suggestions for mistyped options (also inside subcommands)."""
+    suggestions for mistyped options (from the chosen subcommand's options, if any). Options must be
+    spelled in full: argparse's prefix matching would take `down --wip` for `down --wipe` or
+    `--del` for `--delete`."""
+    tool = None   # the name in error lines, when it differs from prog (scripts/stack -> stack)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
-        sys.stderr.write(error_line(self.prog, f"{message} (see {self.prog} --help)") + "\n")
+        sys.stderr.write(error_line(self.tool or self.prog, f"{message} (see {self.prog} --help)") + "\n")
         sys.exit(EXIT_CANNOT_RUN)
 
     def parse_args(self, args=None, namespace=None):
         ns, extras = self.parse_known_args(args, namespace)
         if extras:
-            known = self.all_option_strings()
+            known = {s for s in self._chosen(ns)._option_string_actions if s.startswith("--")}
             hints = "".join(suggest(x, known) for x in extras if x.startswith("-"))
             self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
         return ns
 
-    def all_option_strings(self):
-        found = set(self._option_string_actions)
+    def _chosen(self, ns):
+        """The subcommand's parser that parsed the arguments, or this one."""
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
-                for sub in action.choices.values():
-                    found |= set(sub._option_string_actions)
-        return {s for s in found if s.startswith("--")}
+                sub = action.choices.get(getattr(ns, action.dest, None))
+                if sub is not None:
+                    return sub._chosen(ns) if isinstance(sub, ToolParser) else sub
+        return self

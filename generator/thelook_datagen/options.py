@@ -426,17 +426,6 @@ class ListOption(Option):
 SOME_VARIABLES = "An option with a variable in brackets can also be set by that environment variable."
 
 
-@dataclass(frozen=True)
-class ExactCommand(Command):
-    """A Command that takes options spelled in full only: these commands delete and cancel, and
-    `--del` or `--reset-offset` must be a mistake reported as such, not a guess."""
-
-    def parser(self):
-        p = super().parser()
-        p.allow_abbrev = False
-        return p
-
-
 CONNECT_URL = Option("connect_url", ("--connect-url",), "Kafka Connect REST URL", "CONNECT_URL", nonempty,
                      "http://127.0.0.1:8083")
 CONNECTOR_WAIT = (
@@ -474,7 +463,7 @@ CONNECTOR_ACTIONS = (
            "contacting Connect", kind="flag", default=False),
 )
 
-REGISTER_CONNECTOR = ExactCommand(
+REGISTER_CONNECTOR = Command(
     prog="register-connector",
     description="Create or update the Debezium connector on Kafka Connect, wait until it and its task are "
                 "RUNNING, print their state. Exit status: 0 running (or deleted); 1 the connector FAILED or "
@@ -525,7 +514,7 @@ FLINK_JOB_ACTIONS = (
            kind="flag", default=False),
 )
 
-SUBMIT_FLINK_JOBS = ExactCommand(
+SUBMIT_FLINK_JOBS = Command(
     prog="submit-flink-jobs",
     description="Submit the Flink SQL analytics jobs of flink/ through the Flink SQL gateway (a job already "
                 "running is not started twice). Exit status: 0 all running; 1 a statement or job failed, or "

@@ -8,7 +8,7 @@ stack), 2 could not run (bad input, a service that would not start).
 import argparse
 import sys
 
-from thelook_datagen.console import EXIT_CANNOT_RUN, ToolParser, error_line, print_error, suggest
+from thelook_datagen.console import EXIT_CANNOT_RUN, ToolParser, print_error
 
 from . import inspect_stack, lifecycle, teardown
 from .settings import TOOL, StackError
@@ -17,29 +17,8 @@ EXIT_INTERRUPTED = 130
 
 
 class Parser(ToolParser):
-    """scripts/stack's usage, the tool's error line: `stack: error: ... (see scripts/stack --help)`.
-    No abbreviated options: `down --wip` must not be read as `down --wipe`."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message):
-        sys.stderr.write(error_line(TOOL, f"{message} (see scripts/stack --help)") + "\n")
-        sys.exit(EXIT_CANNOT_RUN)
-
-    def parse_args(self, args=None, namespace=None):
-        # suggestions from the chosen command's options only (`up --wipe` is not "did you mean --wipe?")
-        ns, extras = self.parse_known_args(args, namespace)
-        if extras:
-            chosen = self
-            for action in self._actions:
-                if isinstance(action, argparse._SubParsersAction):
-                    chosen = action.choices.get(getattr(ns, action.dest, None), self)
-            known = {s for s in chosen._option_string_actions if s.startswith("--")}
-            hints = "".join(suggest(x, known) for x in extras if x.startswith("-"))
-            self.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
-        return ns
+    """scripts/stack's usage, the tool's error line: `stack: error: ... (see scripts/stack --help)`."""
+    tool = TOOL
 
 
 def main(argv=None):
