@@ -56,6 +56,15 @@ TIMESTAMPS = {t: frozenset(i for i, c in enumerate(cols[1:]) if c.endswith("_at"
 Product = namedtuple("Product", "id cost category name brand retail_price department sku distribution_center_id")
 NULL = "\\N"
 
+# Messages of the worker processes to the parent, in this order: Ready once it has read the
+# catalogue, Chunks of COPY text, Done at the end; Failed instead, with a one-line reason.
+Ready = namedtuple("Ready", "worker")
+Chunk = namedtuple("Chunk", "worker data counts visits reached")   # data/counts: table -> COPY bytes / rows;
+                                                                     # visits planned and schedule time reached
+Done = namedtuple("Done", "worker last_ids visits closed cpu_s moves")  # last id per table, accounts closed,
+                                                                       # CPU seconds, latest AddressChange per user
+Failed = namedtuple("Failed", "worker reason")
+
 
 class Timestamps:
     """Epoch seconds to timestamptz text. Formatted minutes are cached: gmtime/strftime run about
@@ -100,44 +109,59 @@ class Ids:
 
 
 class Fates:
-    """hashint8extended(id, seed) & 1023 for this worker's ids, the way the live ticks compute it in
-    SQL, fetched from PostgreSQL in blocks so Python and SQL can never disagree."""
+    """hashint8extended(id, seed) & 1023 for one worker's ids of a table (every `step`-th id), the
+    way the live ticks compute it in SQL (sim.lifecycle.fate_sql), fetched from PostgreSQL in blocks
+    so Python and SQL can never disagree. `of` is the fate function HistoryBuilder takes."""
 
-    def __init__(self, cur, seed, ids):
-        self.cur, self.seed, self.ids = cur, seed, ids
+    def __init__(self, cur, seed, step):
+        self.cur, self.seed, self.step = cur, seed, step
         self.first = None
         self.buckets = []
 
     def of(self, id_):
-        k = (id_ - self.first) // self.ids.step if self.first is not None else -1
+        k = (id_ - self.first) // self.step if self.first is not None else -1
         if not 0 <= k < len(self.buckets):
             self.first = id_
             expr = fate_sql("g", self.seed)
             self.cur.execute(f"SELECT {expr}::int FROM generate_series(%s::bigint, %s::bigint, %s) g",
-                             (id_, id_ + self.ids.step * (FATE_BLOCK - 1), self.ids.step))
+                             (id_, id_ + self.step * (FATE_BLOCK - 1), self.step))
             self.buckets = [r[0] for r in self.cur.fetchall()]
             k = 0
         return self.buckets[k]
 
 
-class HistoryBuilder:
-    """Plans the visits of one worker and turns them into COPY text, closures and lifecycles applied."""
+def load_products(cur, schema):
+    """The catalogue as the history needs it: {id: Product}."""
+    cur.execute(f"SELECT {', '.join(Product._fields)} FROM {ident(schema)}.products ORDER BY id")
+    products = {r[0]: Product(*r) for r in cur.fetchall()}
+    if not products:
+        raise UserError(f"--backfill-days: no products in {schema}.products")
+    return products
 
-    def __init__(self, cur, schema, k, n, bases, seed, ghost_ratio, delays, end):
+
+def open_builder(cur, schema, k, n, bases, seed, ghost_ratio, delays, end):
+    """Worker k of n's HistoryBuilder on the database: its catalogue, and fates from PostgreSQL."""
+    return HistoryBuilder(load_products(cur, schema), k, n, bases, seed, ghost_ratio, delays, end,
+                          order_fate=Fates(cur, ORDER_FATE_SEED, n).of, user_fate=Fates(cur, USER_FATE_SEED, n).of)
+
+
+class HistoryBuilder:
+    """Plans the visits of worker k of n and turns them into COPY text, closures and lifecycles
+    applied. No I/O: `products` is {id: Product}, `order_fate(order_id)` and `user_fate(user_id)`
+    give the fate bucket (0..1023) of an id (Fates(...).of on a database; any function in tests)."""
+
+    def __init__(self, products, k, n, bases, seed, ghost_ratio, delays, end, order_fate, user_fate):
         rng = random.Random(f"thelook-backfill:{seed}:{k}")
         from .runner import make_samplers
         places, people = make_samplers(rng)
-        cur.execute(f"SELECT {', '.join(Product._fields)} FROM {ident(schema)}.products ORDER BY id")
-        self.products = {r[0]: Product(*r) for r in cur.fetchall()}
-        if not self.products:
-            raise UserError(f"--backfill-days: no products in {schema}.products")
+        self.products = products
         self.planner = VisitPlanner(rng, ProductPool((p.id, p.category, p.brand, p.department)
                                                      for p in self.products.values()),
                                     places, people, ghost_ratio=ghost_ratio)
         self.rng = rng
         self.ids = {t: Ids(bases[t], k, n) for t in COLUMNS}
-        self.order_fate = Fates(cur, ORDER_FATE_SEED, self.ids["orders"])
-        self.user_fate = Fates(cur, USER_FATE_SEED, self.ids["users"])
+        self.order_fate = order_fate
+        self.user_fate = user_fate
         self.delays = delays
         self.end = end
         self.ts = Timestamps()
@@ -186,7 +210,7 @@ class HistoryBuilder:
             self.planner.add_user(uid, v)
             u = v.new_user
             line = self._line("users", uid, u)
-            if self.user_fate.of(uid) < CLOSE_BELOW and u.created_at + self.delays.close_min < self.end:
+            if self.user_fate(uid) < CLOSE_BELOW and u.created_at + self.delays.close_min < self.end:
                 self.held[uid] = [line]
                 heapq.heappush(self.closing, (u.created_at + self.delays.close_min, uid))
             else:
@@ -197,7 +221,9 @@ class HistoryBuilder:
             else:
                 events = self.held[uid]
         # events are most of the rows: formatted inline from Visit.event_rows' fields, which is
-        # much cheaper than a tuple per event through _line (URIs are ours and need no escaping)
+        # much cheaper than a tuple per event through _line (URIs are ours and need no escaping).
+        # tests/generator/unit/test_history_builder.py checks every line, column by column, against
+        # Visit.event_rows for the same visit.
         ev_id = self.ids["events"]
         first, step = ev_id.take_many(len(v.ev_ts)), ev_id.step
         head = f"\t{NULL if uid is None else uid}\t"
@@ -213,9 +239,11 @@ class HistoryBuilder:
                 self.moves[move.user_id] = move
 
     def _order(self, v, uid):
-        # lines in COLUMNS order, formatted inline (the invariant tests catch a column out of place)
+        # lines in COLUMNS order, formatted inline for speed (through sim.rows' builders and _line
+        # the worker plans about 25% fewer rows per CPU-second); test_history_builder.py checks them
+        # column by column against order_row, order_item_rows and inventory_row
         oid = self.ids["orders"].take()
-        status, *times = order_state(self.order_fate.of(oid), v.order_ts, self.end, self.delays)
+        status, *times = order_state(self.order_fate(oid), v.order_ts, self.end, self.delays)
         ts, lines, rnd = self.ts, self.lines, self.rng.random
         created = ts(v.order_ts)
         shipped, delivered, returned = map(ts, times)
@@ -265,21 +293,21 @@ def _worker(k, n, conn_kw, schema, bases, seed, ghost_ratio, scale, start, end, 
         conn = psycopg2.connect(**conn_kw)
         conn.autocommit = True
         with conn.cursor() as cur:
-            b = HistoryBuilder(cur, schema, k, n, bases, seed, ghost_ratio, Delays.for_scale(scale), end)
-            out.put(("ready", k))
+            b = open_builder(cur, schema, k, n, bases, seed, ghost_ratio, Delays.for_scale(scale), end)
+            out.put(Ready(k))
             clock = random.Random(f"thelook-backfill-arrivals:{seed}:{k}")
             for t in arrivals(clock, rate / n, start, end):
                 b.visit(t)
                 if not b.visits % 64 and b.rows_buffered() >= CHUNK_ROWS:
-                    out.put(("chunk", k) + b.take_chunk() + (b.visits, t))
+                    out.put(Chunk(k, *b.take_chunk(), b.visits, t))
             b.finish()
-            out.put(("chunk", k) + b.take_chunk() + (b.visits, end))
-            out.put(("done", k, b.last_ids(), b.visits, b.closed, time.process_time(), list(b.moves.values())))
+            out.put(Chunk(k, *b.take_chunk(), b.visits, end))
+            out.put(Done(k, b.last_ids(), b.visits, b.closed, time.process_time(), list(b.moves.values())))
         conn.close()
     except UserError as e:
-        out.put(("error", k, str(e)))
+        out.put(Failed(k, str(e)))
     except Exception as e:  # reported by the parent as one line
-        out.put(("error", k, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"))
+        out.put(Failed(k, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"))
 
 
 def _reserve_ids(cur, schema):
@@ -408,29 +436,28 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
             dropped = None
             while done < workers:
                 msg = _next_message(out, procs)
-                if msg[0] == "error":
-                    raise UserError(f"--backfill-days: worker {msg[1]} failed: {msg[2]}")
-                if msg[0] == "ready":
+                if type(msg) is Failed:
+                    raise UserError(f"--backfill-days: worker {msg.worker} failed: {msg.reason}")
+                if type(msg) is Ready:
                     ready += 1
                     if ready == workers:   # they have read the catalogue: now the locks may grow
                         rebuild = expected * ROWS_PER_VISIT > _existing_rows(cur, schema)
                         dropped = _drop_constraints_and_indexes(cur, schema, rebuild)
                     continue
-                if msg[0] == "done":
+                if type(msg) is Done:
                     done += 1
-                    for t, last in msg[2].items():
+                    for t, last in msg.last_ids.items():
                         last_ids[t] = max(last, last_ids.get(t, last))
-                    closed += msg[4]
-                    worker_cpu += msg[5]
-                    moves += msg[6]
+                    closed += msg.closed
+                    worker_cpu += msg.cpu_s
+                    moves += msg.moves
                     continue
-                _, k, chunk, counts, k_visits, k_time = msg
                 for table in WRITE_ORDER:
-                    if table in chunk:
+                    if table in msg.data:
                         cur.copy_expert(f"COPY {ident(schema)}.{table} ({', '.join(COLUMNS[table])}) FROM STDIN",
-                                        _Reader(chunk[table]), size=1 << 20)
-                        rows[table] += counts[table]
-                progress[k] = (k_visits, k_time)
+                                        _Reader(msg.data[table]), size=1 << 20)
+                        rows[table] += msg.counts[table]
+                progress[msg.worker] = (msg.visits, msg.reached)
                 if time.monotonic() >= next_note:
                     next_note = time.monotonic() + 5
                     _progress(log, progress, start, end, rows, started)
