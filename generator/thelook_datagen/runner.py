@@ -9,9 +9,11 @@ Lifecycle ticks run at fixed points of the schedule, every TICK_INTERVAL seconds
 before the first visit due at or after them. When the schedule jumps ahead (a slow write, a
 reconnect after an outage), the loop catches up: it applies one tick for each TICK_INTERVAL passed,
 in order and each at its own instant of the schedule, before the next visit; none is skipped or
-merged into another. The cap is per tick: each tick changes at most TICK_LIMIT rows of each kind
-(orders per status step, accounts closed, units written off), so a backlog that came due at once is
-worked off by successive ticks, oldest first. The number of catch-up ticks is not capped.
+merged into another. The cap is per tick: each tick moves at most TICK_LIMIT orders per status
+step (with their items), closes at most TICK_LIMIT accounts (with their events) and writes off at
+most TICK_LIMIT units, so a backlog that came due at once is worked off by successive ticks, oldest
+first. The number of catch-up ticks is not capped (after an outage of T seconds, T / TICK_INTERVAL
+ticks run back to back before the next visit; those with nothing due are cheap).
 """
 import random
 import signal
