@@ -220,10 +220,12 @@ class Runner:
         try:
             r = self.writer.apply_tick(now, self.delays, self.tick_limit, restock, moves)
         except psycopg2.Error as e:
+            self.planner.return_address_changes(moves)
             self.stats.failed_ticks += 1
             self._failed("a lifecycle step", e)
             return
         if r is None:
+            self.planner.return_address_changes(moves)
             self.stats.ticks_deferred += 1
             return
         self.restock.clear()

@@ -198,6 +198,11 @@ class VisitPlanner:
         self.address_changes.clear()
         return changes
 
+    def return_address_changes(self, changes):
+        """Changes taken for a lifecycle step that did not commit: offered again, ahead of newer ones
+        (the pool already shows the new address, so the users row must still get it)."""
+        self.address_changes.extendleft(reversed(changes))
+
     def as_sign_up(self, visit):
         """Turns a returning user's visit into a sign-up (its user was deleted meanwhile)."""
         self.forget_user(visit.user_id)

@@ -4,6 +4,7 @@ import signal
 
 import psycopg2
 import pytest
+from thelook_datagen.sim.pools import UserEntry
 
 from thelook_datagen.db.statements import TickResult
 from thelook_datagen.db.writer import UserVanished
@@ -161,14 +162,21 @@ def test_a_tick_put_off_is_counted_and_its_restock_kept_for_the_next(loop):
 
     runner, clock, writer, _ = loop(qps=20.0, tick_hook=tick, max_iter=40)
     real = writer.apply_tick
+    moved = []
 
     def apply_tick(now, delays, limit, restock_ids, moves):
         seen.append(list(restock_ids))
+        moved.append([m.user_id for m in moves])
         return real(now, delays, limit, restock_ids, moves)
     writer.apply_tick = apply_tick
+    # a user moves before the first tick: the deferred tick carries the move, the next one again
+    mover = UserEntry(777, "F", "Paris", "Ile-de-France", "75001", 0.0)
+    runner.planner.users.add(mover, runner.planner.rng)
+    runner.planner._plan_address_change(mover)
     summary = runner.run()
     assert summary["ticks_deferred"] == 1 and summary["retries"] == 1 and summary["errors"] == 0
     assert seen[0] and set(seen[0]) <= set(seen[1])                        # what the deferred tick had is offered again
+    assert 777 in moved[0] and 777 in moved[1], "an address change is not lost with a deferred tick"
 
 
 # -- giving up -----------------------------------------------------------------------------------
