@@ -1,4 +1,4 @@
-"""Bulk history (--backfill-days N): N days of past shop activity, written with COPY before the
+"""Bulk history (setting backfill_days, N): N days of past shop activity, written with COPY before the
 live stream starts.
 
 The visits come from the live stream's own planner (sim.visits.VisitPlanner) at Poisson times over
@@ -135,7 +135,7 @@ def load_products(cur, schema):
     cur.execute(f"SELECT {', '.join(Product._fields)} FROM {ident(schema)}.products ORDER BY id")
     products = {r[0]: Product(*r) for r in cur.fetchall()}
     if not products:
-        raise UserError(f"--backfill-days: no products in {schema}.products")
+        raise UserError(f"bulk history: no products in {schema}.products")
     return products
 
 
@@ -389,7 +389,7 @@ DEFAULT_RATE = 10.0   # visits/s of the history when the live stream runs flat o
 
 
 def run_backfill(conn, settings, log):
-    """--backfill-days from the command line: history at --backfill-rate (default --avg-qps)."""
+    """The bulk history the settings ask for: backfill_days at backfill_rate (default: avg_qps, or 10)."""
     rate = getattr(settings, "backfill_rate", None) or settings.avg_qps or DEFAULT_RATE
     return backfill(conn, settings.conn_kw, settings.schema, settings.backfill_days, rate, settings.seed,
                     settings.ghost_ratio, settings.time_scale, log)
@@ -400,9 +400,9 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
     """Writes `days` days of history ending now. Returns a summary dict (also logged as event
     "backfill"): days, visits, rows, rows per table, closed accounts, seconds, rows_per_s."""
     if days <= 0:
-        raise UserError("--backfill-days must be > 0")
+        raise UserError("{opt:backfill_days} must be > 0")
     if visits_per_s <= 0:
-        raise UserError("--backfill-days needs a visit rate > 0 for the history")
+        raise UserError("the bulk history needs a visit rate > 0", "set {opt:backfill_rate}")
     started = time.monotonic()
     end = time.time() if end is None else end
     start = end - days * DAY
@@ -437,7 +437,7 @@ def backfill(conn, conn_kw, schema, days, visits_per_s, seed, ghost_ratio, time_
             while done < workers:
                 msg = _next_message(out, procs)
                 if type(msg) is Failed:
-                    raise UserError(f"--backfill-days: worker {msg.worker} failed: {msg.reason}")
+                    raise UserError(f"bulk history: worker {msg.worker} failed: {msg.reason}")
                 if type(msg) is Ready:
                     ready += 1
                     if ready == workers:   # they have read the catalogue: now the locks may grow
@@ -499,7 +499,7 @@ def _next_message(out, procs):
         except queue.Empty:
             dead = [p for p in procs if p.exitcode not in (None, 0)]
             if dead:
-                raise UserError(f"--backfill-days: worker {dead[0].name} died (exit {dead[0].exitcode})")
+                raise UserError(f"bulk history: worker {dead[0].name} died (exit {dead[0].exitcode})")
 
 
 def _progress(log, progress, start, end, rows, started):

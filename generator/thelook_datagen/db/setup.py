@@ -55,8 +55,9 @@ def prepare_schema(conn, schema, if_exists, now, stock_age, log):
             for table in present:
                 problems = column_problems(cur, schema, table)
                 if problems:
-                    raise UserError(f"--if_exists append: table {schema}.{table} does not match the "
-                                    f"expected layout ({'; '.join(problems)})")
+                    raise UserError(f"table {schema}.{table} does not match the expected layout "
+                                    f"({'; '.join(problems)})", "use another {opt:schema}, or recreate the "
+                                    "tables with {opt:if_exists} replace")
             for table in TABLES:
                 if table not in present:
                     cur.execute(create_table_sql(schema, table))
