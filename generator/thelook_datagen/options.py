@@ -322,10 +322,20 @@ Settings = settings_class("Settings", GENERATOR, "thelook-datagen's settings: on
                           conn_kw=property(_conn_kw))
 
 
+def parse_into(cls, command, argv, environ=None, **fallbacks):
+    """`command`'s command line and environment -> a `cls` settings object; settings still unset
+    take `fallbacks` (defaults only the caller knows, such as a path next to a script)."""
+    settings = cls(**command.parse(argv, environ))
+    for name, value in fallbacks.items():
+        if getattr(settings, name) is None and value is not None:
+            setattr(settings, name, str(value))
+    return settings
+
+
 def parse_settings(argv, environ=None):
     """thelook-datagen's command line and environment -> Settings. Bad command-line values exit 2
     with one line; bad environment values raise UserError."""
-    return Settings(**GENERATOR.parse(argv, environ))
+    return parse_into(Settings, GENERATOR, argv, environ)
 
 
 # ------------------------------------------------------------------ thelook-datagen verify
@@ -403,7 +413,7 @@ VerifySettings = settings_class("VerifySettings", VERIFY, "verify's settings: on
 
 
 def parse_verify_settings(argv, environ=None):
-    return VerifySettings(**VERIFY.parse(argv, environ))
+    return parse_into(VerifySettings, VERIFY, argv, environ)
 
 
 # ------------------------------------------------------------------ register-connector, submit-flink-jobs
@@ -478,10 +488,7 @@ ConnectorSettings = settings_class("ConnectorSettings", REGISTER_CONNECTOR,
 def parse_connector_settings(argv, environ=None, default_file=None):
     """register-connector's command line and environment -> ConnectorSettings; `file` defaults to
     `default_file` (the script knows where the repository's connectors/ folder is)."""
-    settings = ConnectorSettings(**REGISTER_CONNECTOR.parse(argv, environ))
-    if settings.file is None and default_file is not None:
-        settings.file = str(default_file)
-    return settings
+    return parse_into(ConnectorSettings, REGISTER_CONNECTOR, argv, environ, file=default_file)
 
 
 FLINK_ENDPOINTS = (
@@ -529,7 +536,4 @@ FlinkJobsSettings = settings_class("FlinkJobsSettings", SUBMIT_FLINK_JOBS,
 def parse_flink_jobs_settings(argv, environ=None, default_sql_dir=None):
     """submit-flink-jobs' command line and environment -> FlinkJobsSettings; `sql_dir` defaults to
     `default_sql_dir` (the script knows where the repository's flink/ folder is)."""
-    settings = FlinkJobsSettings(**SUBMIT_FLINK_JOBS.parse(argv, environ))
-    if settings.sql_dir is None and default_sql_dir is not None:
-        settings.sql_dir = str(default_sql_dir)
-    return settings
+    return parse_into(FlinkJobsSettings, SUBMIT_FLINK_JOBS, argv, environ, sql_dir=default_sql_dir)
