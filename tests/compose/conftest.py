@@ -1,14 +1,20 @@
-"""Fixtures for the static checks of compose.yaml (no Docker engine, no stack, no network)."""
+"""Fixtures for the static checks of compose.yaml (no Docker engine, no stack; the Go tools are built
+once from the Go module proxy into a cache folder, see gotools.py)."""
+import functools
+import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
 ENV_FILE = ROOT / ".env"
 VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])[^}]*)?\}")
@@ -30,26 +36,13 @@ def clean_env():
     return {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
 
 
+@functools.lru_cache(maxsize=None)
 def offline_prefix():
     """`unshare -n` when this process may create a network namespace: the command then has no network."""
     unshare = shutil.which("unshare")
     if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
-        return [unshare, "-n"]
-    return []
-
-
-def docker_compose_problems(project_dir, compose_name="compose.yaml", offline=True):
-    """Runs Debian's docker-compose `config -q`; returns the problems it reports ([] when clean).
-
-    Unset variables are only a warning for docker-compose (they become blank strings), so warnings
-    count as problems too: an image tag that is not in .env must fail the check."""
-    binary = shutil.which("docker-compose")
-    cmd = (offline_prefix() if offline else []) + [binary, "-f", compose_name, "config", "-q"]
-    out = subprocess.run(cmd, cwd=project_dir, env=clean_env(), capture_output=True, text=True, timeout=120)
-    problems = [l for l in (out.stderr + out.stdout).splitlines() if l.strip()]
-    if out.returncode != 0 and not problems:
-        problems = [f"docker-compose exited with status {out.returncode}"]
-    return problems
+        return (unshare, "-n")
+    return ()
 
 
 @pytest.fixture(scope="session")
@@ -68,20 +61,106 @@ def env_pins():
     return read_env_file()
 
 
-@pytest.fixture(scope="session")
-def docker_compose():
-    binary = shutil.which("docker-compose")
-    if not binary:
-        pytest.skip("Debian's docker-compose is not installed (scripts/install-system-deps installs it)")
-    return binary
+def _load_module(name, path):
+    """A helper module of this folder, imported once under its own name (importlib mode gives this
+    folder no import path; a -p plugin of the same name may have imported it already)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+gotools = _load_module("gotools", HERE / "gotools.py")
+
+
+def _printer(config):
+    """Prints a line on the terminal's stderr at once, even while pytest captures output (the first
+    Go build takes a minute and should not look like a hang)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def say(line):
+        with capture.global_and_fixture_disabled():
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    return say
+
+
+def pytest_collection_modifyitems(config, items):
+    """Builds the Go tools the selected tests need before the first test starts, so that a first
+    build (a minute or more on a busy machine) is not counted in any test's timeout. A failure is
+    left to the fixture, which reports it in the test."""
+    if config.option.collectonly:
+        return
+    needed = {name for item in items for name in ("composemodel", "actionlint")
+              if name in getattr(item, "fixturenames", ())}
+    say = _printer(config)
+    try:
+        if "composemodel" in needed:
+            gotools.composemodel(say)
+        if "actionlint" in needed:
+            gotools.actionlint(read_env_file().get("ACTIONLINT_VERSION", ""), say)
+    except gotools.GoToolError:
+        pass
 
 
 @pytest.fixture(scope="session")
-def resolved(docker_compose):
-    """compose.yaml as docker-compose resolves it: .env interpolated, paths absolute, syntax normalised."""
-    out = subprocess.run([docker_compose, "-f", "compose.yaml", "config"], cwd=ROOT, env=clean_env(),
-                         capture_output=True, text=True, timeout=120, check=True)
-    return yaml.safe_load(out.stdout)
+def progress(request):
+    return _printer(request.config)
+
+
+@pytest.fixture(scope="session")
+def composemodel(progress):
+    """Path of the compose-go loader program (tests/compose/composemodel), built once into the cache."""
+    try:
+        return gotools.composemodel(progress)
+    except gotools.GoToolError as err:
+        pytest.fail(str(err))
+
+
+class ModelLoad:
+    """The result of loading a compose project with compose-go: `model` (dict) when it loaded, else
+    `error` (compose-go's message)."""
+
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.error = proc.stderr.strip()
+        self.model = json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def load_model(binary, compose_file=None, env_file=None, name="thelook", env=None):
+    """compose.yaml (or `compose_file`) as Docker Compose v2 resolves it, with the repository as the
+    project directory (relative paths resolve as for the real file) and only `env_file` (default .env)
+    plus `env` for interpolation."""
+    cmd = [str(binary), "-project-directory", str(ROOT), "-f", str(compose_file or COMPOSE_FILE),
+           "-env-file", str(env_file or ENV_FILE)]
+    if name:
+        cmd += ["-p", name]
+    proc = subprocess.run([*offline_prefix(), *cmd], env=dict(clean_env(), **(env or {})),
+                          capture_output=True, text=True, timeout=120)
+    return ModelLoad(proc)
+
+
+def project_copy(tmp_path, mutate=None, env_text=None):
+    """compose.yaml and .env copied to tmp_path (the compose data changed by `mutate`, the .env text
+    replaced by `env_text`); returns (compose file, env file) for load_model."""
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    if mutate:
+        mutate(data)
+    compose_file, env_file = tmp_path / "compose.yaml", tmp_path / ".env"
+    compose_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    env_file.write_text(env_text if env_text is not None else ENV_FILE.read_text())
+    return compose_file, env_file
+
+
+@pytest.fixture(scope="session")
+def resolved(composemodel):
+    """compose.yaml as Docker Compose v2 resolves it (compose-go): .env interpolated, schema-validated,
+    paths absolute, syntax normalised (ports and volumes in their long form)."""
+    load = load_model(composemodel)
+    assert load.returncode == 0, f"compose-go rejected compose.yaml: {load.error}"
+    return load.model
 
 
 def one_shot(service):
