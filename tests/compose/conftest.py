@@ -73,6 +73,21 @@ def _load_module(name, path):
 
 
 gotools = _load_module("gotools", HERE / "gotools.py")
+compose_project = _load_module("compose_project", HERE / "compose_project.py")
+
+
+@pytest.fixture(scope="session")
+def compose_restore():
+    """Steps that put the compose project back as the tests found it (the generator service started
+    again, the Flink jobs resubmitted), run at the end of the session: tests/flink needs the
+    TaskManager's slots in between."""
+    steps = []
+    yield steps
+    for step in reversed(steps):
+        try:
+            step()
+        except Exception as err:  # one failed step must not keep the others from running
+            print(f"[compose-project] restoring the project: {err}", file=sys.stderr)
 
 
 def _printer(config):
