@@ -106,7 +106,8 @@ def postgres_dist(version, java):
         if not archives:
             raise StackError(f"the PostgreSQL {version} artifact holds no .txz archive", log=log)
         with tarfile.open(archives[0], "r:xz") as archive:
-            archive.extractall(tmp, filter="tar")
+            # the "tar" filter (no absolute paths, no links out of tmp) where Python has it (3.11.4+; Debian 12: 3.11.2)
+            archive.extractall(tmp, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
         shutil.rmtree(tmp / "postgres")
         shutil.rmtree(tmp / ".maven-build", ignore_errors=True)
         for needed in ("bin/initdb", "bin/postgres", "lib/postgresql/pgoutput.so"):
