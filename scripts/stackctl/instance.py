@@ -20,9 +20,9 @@ def instance_lock(data):
         yield
 
 
-def layout(data, pins, pg_version, only_postgres=False):
+def layout(data, pins, pg_version, only_postgres=False, prune=True):
     java = artifacts.java_home(pins["JAVA_MAJOR"])
-    pg_bin = services.postgres_runtime(data, artifacts.postgres_dist(pg_version, java))
+    pg_bin = services.postgres_runtime(data, artifacts.postgres_dist(pg_version, java), prune)
     for client in ("psql", "pg_isready"):
         artifacts.pg_client(client)
     if only_postgres:

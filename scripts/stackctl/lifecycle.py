@@ -40,7 +40,8 @@ def up(args):
             only = state.services
         else:
             ports = ports_from_env()
-        lay = layout(data, pins, version, only_postgres=only == ("postgres",))
+        # a running server keeps the binaries it started from (another release's are removed only when stopped)
+        lay = layout(data, pins, version, only_postgres=only == ("postgres",), prune=not server)
         defs = [svc for svc in services.definitions(lay, ports, pg_env(ports)) if svc.name in only]
         state = State(data, ports, {"java": str(lay.java), "pg_bin": str(lay.pg_bin), "pg_version": version,
                                     "jars": str(lay.jars), "flink": str(lay.flink), "cache": str(cache_dir())},
@@ -145,6 +146,8 @@ def restart(args):
             raise StackError(f"no running stack in {data}")
         if args.service not in SERVICES:
             raise StackError(f"unknown service {args.service!r} (one of: {', '.join(SERVICES)})")
+        if args.service not in state.services:
+            raise StackError(f"the stack in {data} runs only {', '.join(state.services)}")
         lay = layout_from_state(state)
         t0 = time.monotonic()
         info = {p["name"]: p for p in server.getAllProcessInfo()}
@@ -153,8 +156,6 @@ def restart(args):
             server.stopProcess(args.service, True)
             if server.getProcessInfo(args.service)["exitstatus"] not in (0, 143):
                 cds.discard(data, args.service)
-        if args.service not in state.services:
-            raise StackError(f"the stack in {data} runs only {', '.join(state.services)}")
         defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports)) if s.name == args.service]
         defs[0].after = ()
         _start_and_wait(server, defs, lay, state.ports, t0)

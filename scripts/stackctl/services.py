@@ -108,7 +108,7 @@ def _postgres_owner():
     return pwd.getpwnam("postgres")
 
 
-def postgres_runtime(data, dist):
+def postgres_runtime(data, dist, prune=True):
     """The bin/ folder the server runs from. As root it runs as `postgres`, which may not be able to enter
     the cache (e.g. under /root): the instance then gets its own hard-linked (or copied) tree of the
     distribution inside the data dir, which that user can enter."""
@@ -117,7 +117,7 @@ def postgres_runtime(data, dist):
     target = data / "postgres" / f"dist-{dist.name}"
     if not (target / ".complete").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        for old in target.parent.glob("dist-*"):
+        for old in target.parent.glob("dist-*") if prune else ():
             shutil.rmtree(old, ignore_errors=True)
 
         def link_or_copy(src, dst):
