@@ -2,9 +2,35 @@
 
 Kept free of fixtures and of any service: fixtures live in the conftest files.
 """
+import os
 import socket
 import threading
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_pins():
+    """The repository's .env pins (KEY=VALUE lines)."""
+    values = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+# The two PostgreSQL releases the CDC tests run on: the stack's pin, and a second major
+# (tests/cdc/conftest.py starts it next to the stack). THELOOK_PG_SECOND_VERSION overrides the second.
+PINNED_PG = env_pins()["POSTGRES_VERSION"]
+SECOND_PG = os.environ.get("THELOOK_PG_SECOND_VERSION") or env_pins()["POSTGRES_SECOND_VERSION"]
+
+
+def pg_servers():
+    """Parameters for @pytest.mark.parametrize("pg_server", pg_servers(), indirect=True): both releases."""
+    import pytest
+    return [pytest.param("pinned", id=f"pg{PINNED_PG}"), pytest.param("second", id=f"pg{SECOND_PG}")]
 
 
 def free_port():

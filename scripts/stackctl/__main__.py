@@ -32,11 +32,16 @@ def main(argv=None):
         "  THELOOK_PG_PORT 5432, THELOOK_KAFKA_PORT 9092, THELOOK_KAFKA_CONTROLLER_PORT 9093,\n"
         "  THELOOK_CONNECT_PORT 8083, THELOOK_FLINK_PORT 8081, THELOOK_FLINK_RPC_PORT 6123,\n"
         "  THELOOK_SQL_GATEWAY_PORT 8084   ports on 127.0.0.1 (read by `up`; later commands use the saved ones)\n"
-        "  THELOOK_CACHE_DIR   assembled jars, Flink and JVM class archives (default ~/.cache/thelook-cdc)\n"
+        "  THELOOK_PG_VERSION  the PostgreSQL release MAJOR.MINOR this instance runs (default: .env's\n"
+        "                      POSTGRES_VERSION; binaries from Maven Central, read by `up`)\n"
+        "  THELOOK_CACHE_DIR   assembled jars, PostgreSQL, Flink and JVM class archives (default ~/.cache/thelook-cdc)\n"
         "  THELOOK_MAVEN_REPO  Maven's local repository (default ~/.m2/repository)\n"
         "  THELOOK_JAVA_HOME   a Java of JAVA_MAJOR from .env (default: found under /usr/lib/jvm)"))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    sub.add_parser("up", help="start every service (idempotent) and wait until all are healthy")
+    p = sub.add_parser("up", help="start every service (idempotent) and wait until all are healthy")
+    p.add_argument("--only", action="append", choices=["postgres"],
+                   help="start only this service: `--only postgres` runs a lone PostgreSQL (e.g. of another "
+                        "major, with THELOOK_PG_VERSION, next to a full stack)")
     p = sub.add_parser("down", help="stop what `up` started; data is kept unless --wipe")
     p.add_argument("--wipe", action="store_true", help="also delete the data dir")
     p = sub.add_parser("status", help="each service's state, pid, port and health; exit 0 iff all healthy, "

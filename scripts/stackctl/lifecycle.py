@@ -6,7 +6,7 @@ import xmlrpc.client
 from . import cds, probes, services, supervise
 from .instance import base_path, instance_lock, layout, layout_from_state, pg_env
 from .settings import (PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError, cache_dir, data_dir,
-                       ports_from_env, read_pins)
+                       pg_version, ports_from_env, read_pins)
 from .ui import say
 
 
@@ -20,8 +20,12 @@ def _explicit_port_mismatch(state):
 def up(args):
     t0 = time.monotonic()
     data = data_dir()
+    only = tuple(dict.fromkeys(args.only or ())) or SERVICES
     with instance_lock(data):
         pins = read_pins()
+        version = pg_version(pins)
+        # before anything is fetched or started: data of another major would only make the server exit
+        services.check_data_major(data, version)
         state = State.load(data)
         server = supervise.proxy(data)
         if server and state:
@@ -29,24 +33,31 @@ def up(args):
             if mismatch:
                 raise StackError(f"the stack in {data} is running with other ports: {', '.join(mismatch)}; "
                                  "run `scripts/stack down` first")
+            if args.only and only != state.services:
+                raise StackError(f"the stack in {data} is running {', '.join(state.services)}; "
+                                 "run `scripts/stack down` first")
             ports = state.ports
+            only = state.services
         else:
             ports = ports_from_env()
-        lay = layout(data, pins)
-        defs = services.definitions(lay, ports, pg_env(ports))
-        state = State(data, ports, {"java": str(lay.java), "pg_bin": str(lay.pg_bin), "jars": str(lay.jars),
-                                    "flink": str(lay.flink), "cache": str(cache_dir())})
+        # a running server keeps the binaries it started from (another release's are removed only when stopped)
+        lay = layout(data, pins, version, only_postgres=only == ("postgres",), prune=not server)
+        defs = [svc for svc in services.definitions(lay, ports, pg_env(ports)) if svc.name in only]
+        state = State(data, ports, {"java": str(lay.java), "pg_bin": str(lay.pg_bin), "pg_version": version,
+                                    "jars": str(lay.jars), "flink": str(lay.flink), "cache": str(cache_dir())},
+                      only)
         if not server:
             if supervise.orphans(data):
                 raise StackError(f"services of an earlier `up` in {data} still run without their supervisord: "
                                  "run `scripts/stack down` first")
-            _check_ports_free(ports)
+            _check_ports_free(ports, only)
             for d in ("logs", "run"):
                 (data / d).mkdir(parents=True, exist_ok=True)
             services.init_postgres(lay)
-            services.init_kafka(lay, ports)
-            services.init_connect(lay, ports)
-            services.init_flink(lay, ports)
+            if only == SERVICES:
+                services.init_kafka(lay, ports)
+                services.init_connect(lay, ports)
+                services.init_flink(lay, ports)
             supervise.write_conf(data, defs, base_path(lay))
             state.save()
             say(f"starting supervisord for {data}")
@@ -55,12 +66,12 @@ def up(args):
         _start_and_wait(server, defs, lay, ports, t0)
         state.save()
         say(f"all {len(defs)} services healthy after {time.monotonic() - t0:.0f}s "
-            f"(data {data}); point tools at it with: eval \"$(scripts/stack env)\"")
+            f"(data {data}, PostgreSQL {version}); point tools at it with: eval \"$(scripts/stack env)\"")
     return 0
 
 
-def _check_ports_free(ports):
-    for svc in SERVICES:
+def _check_ports_free(ports, only=SERVICES):
+    for svc in only:
         for name in SERVICE_PORTS[svc]:
             if not probes.port_free(ports[name]):
                 var = PORT_VARS[name][0]
@@ -135,6 +146,8 @@ def restart(args):
             raise StackError(f"no running stack in {data}")
         if args.service not in SERVICES:
             raise StackError(f"unknown service {args.service!r} (one of: {', '.join(SERVICES)})")
+        if args.service not in state.services:
+            raise StackError(f"the stack in {data} runs only {', '.join(state.services)}")
         lay = layout_from_state(state)
         t0 = time.monotonic()
         info = {p["name"]: p for p in server.getAllProcessInfo()}

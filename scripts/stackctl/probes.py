@@ -1,5 +1,6 @@
 """Readiness checks: each returns None when the service answers as it should, else why not.
 HTTP probes use the project's REST client (thelook_datagen.ops.rest) with a short timeout."""
+import shutil
 import socket
 import struct
 import subprocess
@@ -24,7 +25,8 @@ def _http(check):
 
 
 def postgres(ports, pg_bin):
-    out = subprocess.run([str(pg_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(ports["pg"]),
+    """pg_isready of Debian's postgresql-client (the server's archive has none; `up` installs the client)."""
+    out = subprocess.run([shutil.which("pg_isready") or "pg_isready", "-q", "-h", "127.0.0.1", "-p", str(ports["pg"]),
                           "-t", "2"], capture_output=True)
     return None if out.returncode == 0 else "not accepting connections"
 

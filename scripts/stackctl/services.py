@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cds
+from . import artifacts, cds
 from .settings import DB, StackError
 from .ui import say
 
@@ -92,12 +92,66 @@ class Layout:
 
 
 def _postgres_owner():
+    """As root, PostgreSQL (which refuses to run as root) runs as the `postgres` OS user; else as the caller."""
     if os.geteuid() != 0:
         return None
     try:
         return pwd.getpwnam("postgres")
     except KeyError:
-        raise StackError("PostgreSQL must run as the `postgres` OS user, which does not exist")
+        pass
+    # Debian's postgresql-common would create it; the server from Maven Central comes without one
+    say("creating the system user `postgres` to run PostgreSQL (it refuses to run as root)")
+    out = subprocess.run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent", "--no-create-home",
+                          "--shell", "/usr/sbin/nologin", "postgres"], capture_output=True, text=True)
+    if out.returncode not in (0, 9):   # 9: created meanwhile by another `up`
+        raise StackError(f"could not create the postgres OS user: {(out.stderr or out.stdout).strip()}")
+    return pwd.getpwnam("postgres")
+
+
+def postgres_runtime(data, dist, prune=True):
+    """The bin/ folder the server runs from. As root it runs as `postgres`, which may not be able to enter
+    the cache (e.g. under /root): the instance then gets its own hard-linked (or copied) tree of the
+    distribution inside the data dir, which that user can enter."""
+    if os.geteuid() != 0:
+        return dist / "bin"
+    target = data / "postgres" / f"dist-{dist.name}"
+    if not (target / ".complete").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for old in target.parent.glob("dist-*") if prune else ():
+            shutil.rmtree(old, ignore_errors=True)
+
+        def link_or_copy(src, dst):
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        shutil.copytree(dist, target, symlinks=True, copy_function=link_or_copy)
+        (target / ".complete").write_text("")
+    return target / "bin"
+
+
+def pg_major(version):
+    return version.split(".", 1)[0]
+
+
+def check_data_major(data, version):
+    """Data initialised by another PostgreSQL major cannot be opened: say so, with the two ways out, before
+    anything starts (never a server that dies at every start)."""
+    marker = data / "postgres" / "data" / "PG_VERSION"
+    try:
+        found = marker.read_text().strip()
+    except OSError:
+        return
+    want = pg_major(version)
+    if found == want:
+        return
+    if found.isdigit() and int(found) > int(want):
+        keep = f"or keep it: run a PostgreSQL {found} release with THELOOK_PG_VERSION={found}.<minor>"
+    else:
+        keep = f"or keep it: upgrade it to PostgreSQL {want} with pg_upgrade first"
+    raise StackError(f"the PostgreSQL data in {marker.parent} was initialised by PostgreSQL {found}, and this stack "
+                     f"runs PostgreSQL {want} ({version}), which cannot open it",
+                     fix=f"start afresh with `scripts/stack down --wipe`, which deletes the stack's data, {keep}")
 
 
 def _as_postgres(cmd):
@@ -140,7 +194,7 @@ SELECT format('CREATE ROLE %I LOGIN REPLICATION PASSWORD %L', '{DB['user']}', '{
 SELECT format('CREATE DATABASE %I OWNER %I', '{DB['database']}', '{DB['user']}')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{DB['database']}')\\gexec
 """
-    out = subprocess.run(_as_postgres([str(lay.pg_bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+    out = subprocess.run(_as_postgres([artifacts.pg_client("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                                        "-h", str(lay.pg_socket_dir), "-p", str(port), "-U", "postgres",
                                        "-d", "postgres"]),
                          input=sql, capture_output=True, text=True)

@@ -1,6 +1,7 @@
 """Where things live: repo pins (.env), the data dir, the artifact cache, ports, and the saved stack state."""
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,8 @@ DB = {"user": "thelook", "password": "thelook", "database": "thelook"}
 class StackError(UserError):
     """A failure to report as one error line (plus an optional log file); exit status 2."""
 
-    def __init__(self, message, log=None):
-        super().__init__(message)
+    def __init__(self, message, log=None, fix=None):
+        super().__init__(message, fix)
         self.log = log
 
 
@@ -46,11 +47,21 @@ def read_pins():
             key, _, value = line.partition("=")
             pins[key.strip()] = value.strip().strip('"').strip("'")
     needed = ("KAFKA_VERSION", "SCALA_BINARY_VERSION", "DEBEZIUM_VERSION", "FLINK_VERSION",
-              "FLINK_KAFKA_CONNECTOR_VERSION", "POSTGRES_DEBIAN_MAJOR", "JAVA_MAJOR", "LOG4J_VERSION")
+              "FLINK_KAFKA_CONNECTOR_VERSION", "POSTGRES_VERSION", "JAVA_MAJOR", "LOG4J_VERSION")
     missing = [k for k in needed if not pins.get(k)]
     if missing:
         raise StackError(f"{ROOT / '.env'} lacks {', '.join(missing)}")
     return pins
+
+
+def pg_version(pins):
+    """The PostgreSQL release (MAJOR.MINOR) this instance runs: THELOOK_PG_VERSION, else .env's POSTGRES_VERSION."""
+    override = os.environ.get("THELOOK_PG_VERSION", "")
+    value = override or pins["POSTGRES_VERSION"]
+    if not re.fullmatch(r"\d{2,}\.\d+", value):
+        source = "THELOOK_PG_VERSION" if override else f"POSTGRES_VERSION in {ROOT / '.env'}"
+        raise StackError(f"{source}={value!r} is not a PostgreSQL release of the form MAJOR.MINOR (e.g. 17.6)")
+    return value
 
 
 def _dir_from_env(var, default):
@@ -88,6 +99,7 @@ class State:
     dir: Path
     ports: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
+    services: tuple = SERVICES   # `up --only postgres`: this instance runs only these
 
     @property
     def file(self):
@@ -99,19 +111,23 @@ class State:
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
-        return cls(directory, raw.get("ports", {}), raw.get("paths", {}))
+        return cls(directory, raw.get("ports", {}), raw.get("paths", {}), tuple(raw.get("services", SERVICES)))
 
     def save(self):
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"ports": self.ports, "paths": self.paths}, indent=2) + "\n")
+        tmp.write_text(json.dumps({"ports": self.ports, "paths": self.paths, "services": list(self.services)},
+                                  indent=2) + "\n")
         tmp.replace(self.file)
 
     def env_exports(self):
         p = self.ports
+        pg = {"PGHOST": "127.0.0.1", "PGPORT": str(p["pg"]), "PGUSER": DB["user"],
+              "PGPASSWORD": DB["password"], "PGDATABASE": DB["database"]}
+        if self.services == ("postgres",):
+            return pg
         return {
-            "PGHOST": "127.0.0.1", "PGPORT": str(p["pg"]), "PGUSER": DB["user"],
-            "PGPASSWORD": DB["password"], "PGDATABASE": DB["database"],
+            **pg,
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
             "CONNECT_URL": f"http://127.0.0.1:{p['connect']}",
             "FLINK_URL": f"http://127.0.0.1:{p['flink']}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import cds, probes, services, supervise
 from .instance import instance_lock
-from .settings import State, StackError, data_dir
+from .settings import SERVICE_PORTS, State, StackError, data_dir
 from .ui import say
 
 # Connect and Flink stop together (their JVMs may be writing class archives, see cds.py), then the broker
@@ -45,7 +45,8 @@ def down(args):
         if not state and not server:
             say(f"no stack in {data}")
         elif state:
-            busy = [str(state.ports[n]) for n in state.ports if probes.port_in_use(state.ports[n])]
+            mine = [n for svc in state.services for n in SERVICE_PORTS[svc]]
+            busy = [str(state.ports[n]) for n in mine if probes.port_in_use(state.ports[n])]
             if busy:
                 say(f"warning: ports still in use after down: {', '.join(busy)}")
             say(f"stopped; data kept in {data}" if not args.wipe else "stopped")

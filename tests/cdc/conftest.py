@@ -4,17 +4,26 @@
 (thelook-datagen), registers the real connector (scripts/register-connector) and runs the real
 verify; at the end it deletes the connector, drops the slot, the publication and the schema, and
 deletes the topics.
+
+Two PostgreSQL majors: by default a pipeline uses the stack's PostgreSQL (.env's POSTGRES_VERSION). A test
+parametrised with `pg_server` (see PG_SERVERS) also runs against a second server of another major
+(POSTGRES_SECOND_VERSION, or THELOOK_PG_SECOND_VERSION): only PostgreSQL, started once per session as its own
+`scripts/stack up --only postgres` instance (own data dir and port, same Maven artifact), captured by a
+connector on the stack's own Connect and Kafka.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import psycopg2
 import pytest
+from testkit import PINNED_PG, SECOND_PG, free_port
 from thelook_datagen.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,21 +32,32 @@ STACK = ROOT / "scripts" / "stack"
 BIN = Path(sys.executable).parent
 
 
+
+
 def log(msg):
     print(f"[cdc-test {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 class Pipeline:
-    def __init__(self, stack_env, tmp_path):
+    def __init__(self, stack_env, tmp_path, server=None):
         suffix = uuid.uuid4().hex[:8]
         self.schema = f"cdct_{suffix}"
         self.prefix = f"cdct{suffix}"
         self.name = f"cdct-{suffix}"
         self.slot = f"cdct_{suffix}_slot"
         self.publication = f"cdct_{suffix}_pub"
-        self.stack_env = stack_env
         self.tmp = tmp_path
-        self.env = dict(os.environ, **stack_env)
+        self.connector_file = None
+        if server:
+            # the second server: its PG* settings, its stack instance (for `scripts/stack restart postgres`)
+            # and a connector whose port is the second server's (the Connect worker's PGPORT is the stack's)
+            stack_env = {**stack_env, **server["pg"]}
+            doc = json.loads((ROOT / "connectors" / "thelook-postgres.json").read_text())
+            doc["config"]["database.port"] = server["pg"]["PGPORT"]
+            self.connector_file = tmp_path / "connector.json"
+            self.connector_file.write_text(json.dumps(doc))
+        self.stack_env = stack_env
+        self.env = dict(os.environ, **stack_env, **(server["stack"] if server else {}))
         self.env["PATH"] = f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"
         self.procs = []
 
@@ -67,6 +87,8 @@ class Pipeline:
         cmd = [sys.executable, str(REGISTER), "--name", self.name, "--schema", self.schema,
                "--topic-prefix", self.prefix, "--slot", self.slot, "--publication", self.publication,
                "--timeout", str(timeout), *extra]
+        if self.connector_file:
+            cmd += ["--file", str(self.connector_file)]
         res = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout + 60)
         log(f"register-connector rc={res.returncode}: {res.stdout.strip().splitlines()[-1:]} {res.stderr.strip().splitlines()[-1:]}")
         if check:
@@ -199,10 +221,46 @@ class Pipeline:
             log(f"cleanup: topics not deleted: {err}")
 
 
+@pytest.fixture(scope="session")
+def second_postgres(stack_env, request):
+    """A PostgreSQL of the second major next to the stack: `scripts/stack up --only postgres` with its own data
+    dir (enterable by the postgres OS user), a free port and THELOOK_PG_VERSION; wiped at the end."""
+    if request.config.getoption("--stack") != "local":
+        pytest.skip("the second PostgreSQL runs next to the local stack only")
+    data = Path(tempfile.mkdtemp(prefix="thelook-pg-second-", dir="/tmp"))
+    data.chmod(0o755)
+    stack = {"THELOOK_STACK_DIR": str(data), "THELOOK_PG_PORT": str(free_port()), "THELOOK_PG_VERSION": SECOND_PG}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("THELOOK_") or k in ("THELOOK_CACHE_DIR", "THELOOK_MAVEN_REPO")}
+    env.update(stack)
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run([str(STACK), "up", "--only", "postgres"], env=env, capture_output=True, text=True,
+                             timeout=900)
+        assert res.returncode == 0, f"second PostgreSQL {SECOND_PG} did not start:\n{res.stderr[-3000:]}"
+        out = subprocess.run([str(STACK), "env"], env=env, capture_output=True, text=True, check=True).stdout
+        pg = {line.split("=", 1)[0][len("export "):]: line.split("=", 1)[1] for line in out.splitlines()
+              if line.startswith("export PG")}
+        log(f"second PostgreSQL {SECOND_PG} on port {pg['PGPORT']} up in {time.monotonic() - t0:.1f}s")
+        yield {"pg": pg, "stack": stack, "version": SECOND_PG}
+    finally:
+        subprocess.run([str(STACK), "down", "--wipe"], env=env, capture_output=True, text=True, timeout=300)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 @pytest.fixture
-def pipeline(stack_env, tmp_path):
-    p = Pipeline(stack_env, tmp_path)
-    log(f"pipeline schema={p.schema} prefix={p.prefix} connector={p.name} slot={p.slot}")
+def pg_server(request):
+    """None for the stack's own PostgreSQL; the second_postgres fixture's value for param "second"."""
+    if getattr(request, "param", "pinned") == "second":
+        return request.getfixturevalue("second_postgres")
+    return None
+
+
+@pytest.fixture
+def pipeline(stack_env, tmp_path, pg_server):
+    p = Pipeline(stack_env, tmp_path, pg_server)
+    log(f"pipeline schema={p.schema} prefix={p.prefix} connector={p.name} slot={p.slot} "
+        f"postgres={pg_server['version'] if pg_server else PINNED_PG}")
     try:
         yield p
     finally:

@@ -6,6 +6,8 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
 
+from testkit import pg_servers
+
 pytestmark = pytest.mark.stack
 
 
@@ -29,6 +31,8 @@ def read_topic(env, topic):
         c.close()
 
 
+# on the stack's PostgreSQL and on the second major (tests/cdc/conftest.py)
+@pytest.mark.parametrize("pg_server", pg_servers(), indirect=True)
 def test_seeded_run_replays_exactly_with_all_ops_and_full_before_images(pipeline):
     # Writes go on while the connector snapshots and then streams: r for what was there, c/u/d after.
     gen = pipeline.generator("--if_exists", "replace", "--seed", "42", "--avg-qps", "50", "--max_iter", "1500",

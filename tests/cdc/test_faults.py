@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from testkit import pg_servers
+
 
 def log(msg):
     print(f"[cdc-test {time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -22,9 +24,17 @@ def service_pid(pipeline, service):
     raise AssertionError(f"no pid for {service} in scripts/stack status")
 
 
-@pytest.mark.parametrize("service", ["connect", "connect-crash", "kafka", "postgres"])
+PINNED, SECOND = pg_servers()
+
+
+# every fault on the stack's PostgreSQL; on the second major (tests/cdc/conftest.py) the one that concerns it
+@pytest.mark.parametrize(("service", "pg_server"), [
+    pytest.param("connect", "pinned", id="connect"), pytest.param("connect-crash", "pinned", id="connect-crash"),
+    pytest.param("kafka", "pinned", id="kafka"), pytest.param("postgres", "pinned", id=f"postgres-{PINNED.id}"),
+    pytest.param("postgres", "second", id=f"postgres-{SECOND.id}")], indirect=["pg_server"])
 def test_restart_mid_run_loses_no_change(pipeline, service):
-    """connect-crash: Kafka Connect killed with SIGKILL (no offset flush, no clean shutdown), then started."""
+    """connect-crash: Kafka Connect killed with SIGKILL (no offset flush, no clean shutdown), then started.
+    postgres on the second major: its own `scripts/stack --only postgres` instance is restarted."""
     gen = pipeline.generator("--if_exists", "replace", "--seed", "11", "--avg-qps", "50", "--max_iter", "-1",
                              background=True)
     pipeline.wait_for_tables()

@@ -16,7 +16,7 @@ def pinned(tools):
 
 def expected_images(pins):
     flink = f"flink:{pins['FLINK_VERSION']}-{pins['FLINK_SCALA_JAVA_TAG']}"
-    return sorted({f"postgres:{pins['POSTGRES_IMAGE_TAG']}", f"apache/kafka:{pins['KAFKA_VERSION']}",
+    return sorted({f"postgres:{pins['POSTGRES_VERSION']}", f"apache/kafka:{pins['KAFKA_VERSION']}",
                    f"quay.io/debezium/connect:{pins['DEBEZIUM_VERSION']}", flink,
                    f"maven:{pins['MAVEN_IMAGE_TAG']}", f"python:{pins['PYTHON_IMAGE_TAG']}"})
 

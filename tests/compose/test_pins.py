@@ -10,7 +10,7 @@ import pytest
 IMAGE_TAG_ONLY_VARS = re.compile(r"^(?:\$\{[A-Z][A-Z0-9_]*\}[-._]?)+$")
 # The images compose runs and the .env keys their tags must be made of (the forms the issue asks for).
 PINNED_IMAGES = {
-    "postgres": "${POSTGRES_IMAGE_TAG}",
+    "postgres": "${POSTGRES_VERSION}",
     "apache/kafka": "${KAFKA_VERSION}",
     "quay.io/debezium/connect": "${DEBEZIUM_VERSION}",
     "flink": "${FLINK_VERSION}-${FLINK_SCALA_JAVA_TAG}",
@@ -177,5 +177,41 @@ def test_launcher_reads_its_pins_from_env(env_pins, tools):
         sys.modules.pop(spec.name, None)
     assert Path(module.ROOT).resolve() == tools.ROOT
     for key in ("KAFKA_VERSION", "DEBEZIUM_VERSION", "FLINK_VERSION", "FLINK_KAFKA_CONNECTOR_VERSION",
-                "POSTGRES_DEBIAN_MAJOR", "JAVA_MAJOR"):
+                "POSTGRES_VERSION", "JAVA_MAJOR"):
         assert pins.get(key) == env_pins[key], f"launcher pin {key}={pins.get(key)!r}, .env says {env_pins[key]!r}"
+
+
+def test_one_postgres_pin_drives_compose_and_the_local_stack(services, env_pins, tools):
+    """POSTGRES_VERSION (MAJOR.MINOR) is the image tag and, plus .0, the Maven artifact of the local stack."""
+    version = env_pins["POSTGRES_VERSION"]
+    assert re.fullmatch(r"\d{2,}\.\d+", version), f"POSTGRES_VERSION={version!r} is not MAJOR.MINOR"
+    assert services["postgres"]["image"] == "postgres:${POSTGRES_VERSION}"
+    assert not [k for k in env_pins if k.startswith("POSTGRES_") and k not in ("POSTGRES_VERSION",
+                                                                                "POSTGRES_SECOND_VERSION")]
+    pom = tools.ROOT / "scripts" / "maven" / "postgres" / "pom.xml"
+    dep = ET.parse(pom).getroot().find("m:dependencies/m:dependency", POM_NS)
+    assert dep.findtext("m:groupId", "", POM_NS) == "io.zonky.test.postgres"
+    assert dep.findtext("m:artifactId", "", POM_NS) == "embedded-postgres-binaries-linux-${postgres.arch}"
+    assert dep.findtext("m:version", "", POM_NS) == "${postgres.version}"
+    artifacts = (tools.ROOT / "scripts" / "stackctl" / "artifacts.py").read_text()
+    assert '-Dpostgres.version={version}.0' in artifacts
+    second = env_pins["POSTGRES_SECOND_VERSION"]
+    assert re.fullmatch(r"\d{2,}\.\d+", second) and second.split(".")[0] != version.split(".")[0], \
+        "the second PostgreSQL the tests run must be another major"
+
+
+def test_postgres_volume_is_mounted_where_the_pinned_major_keeps_its_data(services, env_pins):
+    """The postgres image keeps PGDATA in /var/lib/postgresql/data up to 17 and in /var/lib/postgresql/<major>/docker
+    from 18 on, expecting the volume at /var/lib/postgresql; a volume mounted at the old place would hold
+    nothing and the data would live in the container only."""
+    major = int(env_pins["POSTGRES_VERSION"].split(".")[0])
+    targets = [v.split(":", 1)[1] if isinstance(v, str) else v["target"] for v in services["postgres"]["volumes"]]
+    expected = "/var/lib/postgresql" if major >= 18 else "/var/lib/postgresql/data"
+    assert targets == [expected], f"PostgreSQL {major}: mount the data volume at {expected}, not {targets}"
+
+
+def test_postgres_is_not_restarted_forever(services):
+    """The image exits when the volume holds another major's data: a bounded restart policy lets `up` fail
+    with that message instead of a crash loop."""
+    policy = str(services["postgres"].get("restart", "no"))
+    assert policy == "no" or re.fullmatch(r"on-failure:[1-5]", policy), policy

@@ -80,7 +80,7 @@ def test_resolved_images_are_the_pinned_ones(resolved, env_pins):
     """After interpolation (compose-go) each image is the one .env pins (the tag forms the issue asks for)."""
     images = {name: svc.get("image") for name, svc in resolved["services"].items()}
     expected = {
-        "postgres": f"postgres:{env_pins['POSTGRES_IMAGE_TAG']}",
+        "postgres": f"postgres:{env_pins['POSTGRES_VERSION']}",
         "kafka": f"apache/kafka:{env_pins['KAFKA_VERSION']}",
         "connect": f"quay.io/debezium/connect:{env_pins['DEBEZIUM_VERSION']}",
         "jobmanager": f"flink:{env_pins['FLINK_VERSION']}-{env_pins['FLINK_SCALA_JAVA_TAG']}",
