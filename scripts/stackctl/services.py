@@ -13,8 +13,10 @@ from . import artifacts, cds
 from .settings import DB, StackError
 from .ui import say
 
-# Heaps sized so that the whole stack stays under ~4 GB resident on a 2-core, 24 GB machine
-# that may run several stack instances at once.
+# Heaps sized for the test suite on a 2-core, 24 GB machine that may run several stack instances at
+# once (a second PostgreSQL and connector, test jobs next to the demo's): about 3.5 GB resident under
+# the demo load (README, "Memory"; bench/stack_memory.py). compose.yaml runs the same services with
+# smaller JVM sizes inside a 4 GB budget for laptops; tests/compose/test_compose_v2.py checks that one.
 KAFKA_HEAP = "-Xms256m -Xmx512m"
 CONNECT_HEAP = "-Xms256m -Xmx768m"
 JVM_COMMON = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "

@@ -390,3 +390,123 @@ def test_maven_image_rule_catches(composemodel, tools, tmp_path, env_pins, tag):
     env_text = set_pin(tools.ENV_FILE.read_text(), "MAVEN_IMAGE_TAG", tag)
     compose_file, env_file = tools.project_copy(tmp_path, env_text=env_text)
     assert maven_image_problems(load_ok(composemodel, tools, compose_file, env_file), env_pins)
+
+
+# ------------------------------------------------------------------ memory budget
+
+# The default stack fits a 4 GB Docker Desktop VM (README, "Memory"): the long-running services' limits
+# add up to at most this. A new service stays inside it or raises it with measured figures.
+MEMORY_BUDGET_MIB = 4096
+# Below a JVM's -Xmx the container keeps at least this much for metaspace, code cache, thread stacks
+# and direct buffers (the measured non-heap of these JVMs is 100 to 200 MiB).
+JVM_NON_HEAP_MIN_MIB = 128
+# Where each JVM service configures its size: (environment variable, Flink property or None).
+# A Flink process size is the whole JVM (heap, metaspace, off-heap, overhead): it may equal the limit.
+JVM_SIZES = {
+    "kafka": ("KAFKA_HEAP_OPTS", None),
+    "connect": ("HEAP_OPTS", None),
+    "flink-jars": ("MAVEN_OPTS", None),
+    "jobmanager": ("FLINK_PROPERTIES", "jobmanager.memory.process.size"),
+    "taskmanager": ("FLINK_PROPERTIES", "taskmanager.memory.process.size"),
+    "sql-gateway": ("FLINK_PROPERTIES", "env.java.opts.sql-gateway"),
+}
+UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
+
+
+def size_bytes(text):
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?b?)\s*", str(text), re.I)
+    return int(m.group(1)) * UNITS[m.group(2).lower()] if m else None
+
+
+def memory_limit(svc):
+    """The container's memory limit in bytes as Compose v2 applies it (mem_limit, or the deploy limit,
+    which Compose v2 applies without swarm); the smaller one when both are set; None when unlimited."""
+    limits = [svc.get("mem_limit"), ((svc.get("deploy") or {}).get("resources") or {}).get("limits", {}).get("memory")]
+    limits = [size_bytes(v) for v in limits if v]
+    return min(limits) if limits else None
+
+
+def flink_property(svc, key):
+    for line in str((svc.get("environment") or {}).get("FLINK_PROPERTIES") or "").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() == key:
+            return value.strip()
+    return None
+
+
+def jvm_size(svc, variable, flink_key):
+    """(bytes, what) of a JVM's configured size: its -Xmx, or a Flink process size."""
+    text = flink_property(svc, flink_key) if variable == "FLINK_PROPERTIES" else (svc.get("environment") or {}).get(variable)
+    if flink_key and flink_key.endswith("process.size"):
+        return size_bytes(text) if text else None, flink_key
+    xmx = re.findall(r"-Xmx(\d+[kKmMgG]?)\b", text or "")
+    return (size_bytes(xmx[-1]) if xmx else None), f"-Xmx in {flink_key or variable}"
+
+
+def memory_problems(model):
+    problems, total = [], 0
+    mib = 1 << 20
+    for name, svc in sorted(model["services"].items()):
+        limit = memory_limit(svc)
+        if limit is None:
+            problems.append(f"{name}: no memory limit (mem_limit)")
+            continue
+        if not one_shot(svc):
+            total += limit
+        if name in JVM_SIZES:
+            size, what = jvm_size(svc, *JVM_SIZES[name])
+            if size is None:
+                problems.append(f"{name}: no {what}: the JVM would size itself (Kafka's and Connect's scripts "
+                                f"default to 1 and 2 GB)")
+            elif what.endswith("process.size") and size > limit:
+                problems.append(f"{name}: {what} {size // mib} MiB exceeds its limit of {limit // mib} MiB")
+            elif not what.endswith("process.size") and size + JVM_NON_HEAP_MIN_MIB * mib > limit:
+                problems.append(f"{name}: {what} {size // mib} MiB leaves less than {JVM_NON_HEAP_MIN_MIB} MiB "
+                                f"of its {limit // mib} MiB limit to the rest of the JVM")
+    if total > MEMORY_BUDGET_MIB * mib:
+        problems.append(f"the long-running services' limits add up to {total // mib} MiB, over the budget of "
+                        f"{MEMORY_BUDGET_MIB} MiB (README, Memory: raise it with measured figures)")
+    return problems
+
+
+def test_memory_budget(resolved):
+    assert memory_problems(resolved) == []
+    long_running = [s for s in resolved["services"].values() if not one_shot(s)]
+    assert len(long_running) >= 7, "the rule looked at too few services"
+    assert sum(memory_limit(s) for s in long_running) <= MEMORY_BUDGET_MIB << 20
+
+
+def _limit_removed(data):
+    data["services"]["register-connector"].pop("mem_limit")
+
+
+def _over_budget(data):
+    data["services"]["taskmanager"]["mem_limit"] = "2048m"
+    data["services"]["taskmanager"]["environment"]["FLINK_PROPERTIES"] = data["services"]["taskmanager"][
+        "environment"]["FLINK_PROPERTIES"].replace("process.size: 1216m", "process.size: 2048m")
+
+
+def _heap_over_limit(data):
+    data["services"]["connect"]["environment"]["HEAP_OPTS"] = "-Xms256m -Xmx1g"
+
+
+def _heap_missing(data):
+    data["services"]["kafka"]["environment"].pop("KAFKA_HEAP_OPTS")
+
+
+def _flink_process_over_limit(data):
+    data["services"]["jobmanager"]["mem_limit"] = "512m"
+
+
+def _deploy_limit_over_budget(data):
+    data["services"]["generator"].pop("mem_limit")
+    data["services"]["generator"]["deploy"] = {"resources": {"limits": {"memory": "1g"}}}
+
+
+@pytest.mark.parametrize("mutate", [_limit_removed, _over_budget, _heap_over_limit, _heap_missing,
+                                    _flink_process_over_limit, _deploy_limit_over_budget],
+                         ids=["one-shot without limit", "over 4 GB", "heap above the limit", "heap not set",
+                              "Flink process above the limit", "deploy limit counted"])
+def test_memory_rule_catches(composemodel, tools, tmp_path, mutate):
+    compose_file, env_file = tools.project_copy(tmp_path, mutate)
+    assert memory_problems(load_ok(composemodel, tools, compose_file, env_file))
