@@ -8,19 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from testkit import one_line_error
+from testkit import env_pins as pins, one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = str(ROOT / "scripts" / "stack")
-
-
-def pins():
-    values = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
 
 
 @pytest.fixture
