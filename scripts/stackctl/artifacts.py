@@ -146,7 +146,7 @@ def _maven_key(pins):
             digest.update(pom.read_bytes())
     return (f"kafka-{pins['KAFKA_VERSION']}_debezium-{pins['DEBEZIUM_VERSION']}"
             f"_flink-{pins['FLINK_VERSION']}_kafka-sql-{pins['FLINK_KAFKA_CONNECTOR_VERSION']}"
-            f"_{digest.hexdigest()[:8]}")
+            f"_jmx-{pins['JMX_EXPORTER_VERSION']}_{digest.hexdigest()[:8]}")
 
 
 def maven_jars(pins, java):
@@ -166,12 +166,13 @@ def maven_jars(pins, java):
                f"-Dscala.binary.version={pins['SCALA_BINARY_VERSION']}",
                f"-Ddebezium.version={pins['DEBEZIUM_VERSION']}", f"-Dflink.version={pins['FLINK_VERSION']}",
                f"-Dflink.kafka.connector.version={pins['FLINK_KAFKA_CONNECTOR_VERSION']}",
-               f"-Dlog4j.version={pins['LOG4J_VERSION']}", "package"]
+               f"-Dlog4j.version={pins['LOG4J_VERSION']}", f"-Djmx.exporter.version={pins['JMX_EXPORTER_VERSION']}",
+               "package"]
         if os.environ.get("THELOOK_MAVEN_REPO"):
             cmd.insert(1, f"-Dmaven.repo.local={os.environ['THELOOK_MAVEN_REPO']}")
         global fetched
         fetched = True
-        say("fetching Kafka, Kafka Connect, Debezium and Flink jars with Maven (Maven Central)")
+        say("fetching Kafka, Kafka Connect, Debezium, Flink jars and the metrics agents with Maven (Maven Central)")
         log = out.with_name(out.name + ".maven.log")
         _run_maven(cmd, log, dict(os.environ, JAVA_HOME=str(java)))
         (tmp / ".maven-build").exists() and shutil.rmtree(tmp / ".maven-build")

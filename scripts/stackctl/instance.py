@@ -3,7 +3,7 @@ import fcntl
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import artifacts, services
+from . import artifacts, observability, services
 from .settings import State
 from .ui import say
 
@@ -27,6 +27,7 @@ def layout(data, pins, pg_version, only_postgres=False, prune=True):
         artifacts.pg_client(client)
     if only_postgres:
         return services.Layout(data=data, java=java, pg_bin=pg_bin, jars=Path(), flink=Path())
+    observability.install_debian_packages()
     jars = artifacts.maven_jars(pins, java)
     flink = artifacts.flink_dist(pins, jars)
     return services.Layout(data=data, java=java, pg_bin=pg_bin, jars=jars, flink=flink)

@@ -3,7 +3,7 @@ import os
 import time
 import xmlrpc.client
 
-from . import cds, probes, services, supervise
+from . import cds, observability, probes, services, supervise
 from .instance import base_path, instance_lock, layout, layout_from_state, pg_env
 from .settings import (PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError, cache_dir, data_dir,
                        pg_version, ports_from_env, read_pins)
@@ -42,7 +42,7 @@ def up(args):
             ports = ports_from_env()
         # a running server keeps the binaries it started from (another release's are removed only when stopped)
         lay = layout(data, pins, version, only_postgres=only == ("postgres",), prune=not server)
-        defs = [svc for svc in services.definitions(lay, ports, pg_env(ports)) if svc.name in only]
+        defs = [svc for svc in services.definitions(lay, ports, pg_env(ports), pins) if svc.name in only]
         state = State(data, ports, {"java": str(lay.java), "pg_bin": str(lay.pg_bin), "pg_version": version,
                                     "jars": str(lay.jars), "flink": str(lay.flink), "cache": str(cache_dir())},
                       only)
@@ -58,6 +58,7 @@ def up(args):
                 services.init_kafka(lay, ports)
                 services.init_connect(lay, ports)
                 services.init_flink(lay, ports)
+                observability.write_prometheus_config(data, ports)
             supervise.write_conf(data, defs, base_path(lay))
             state.save()
             say(f"starting supervisord for {data}")
@@ -76,7 +77,8 @@ def _check_ports_free(ports, only=SERVICES):
             if not probes.port_free(ports[name]):
                 var = PORT_VARS[name][0]
                 raise StackError(f"{svc} cannot start: port {ports[name]} on 127.0.0.1 is already in use "
-                                 f"by another process (choose another with {var})")
+                                 f"by another process (choose another with {var}"
+                                 f"{observability.distro_service_hint(name)})")
 
 
 def _start_and_wait(server, defs, lay, ports, t0):
@@ -156,7 +158,8 @@ def restart(args):
             server.stopProcess(args.service, True)
             if server.getProcessInfo(args.service)["exitstatus"] not in (0, 143):
                 cds.discard(data, args.service)
-        defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports)) if s.name == args.service]
+        defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports), read_pins())
+                if s.name == args.service]
         defs[0].after = ()
         _start_and_wait(server, defs, lay, state.ports, t0)
     return 0

@@ -5,7 +5,9 @@ import socket
 import struct
 import subprocess
 
-from thelook_datagen.ops.rest import Rest, RestError
+import requests
+
+from thelook_datagen.ops.rest import Rest, RestError, short_reason
 
 DEBEZIUM_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 PROBE_TIMEOUT = 3.0
@@ -73,6 +75,27 @@ def sql_gateway(ports):
                  else "unexpected /v1/info")
 
 
+def _get_text(port, path):
+    """A plain-text GET; returns (None, body) or (why not, None)."""
+    try:
+        resp = requests.get(f"http://127.0.0.1:{port}{path}", timeout=PROBE_TIMEOUT)
+    except requests.RequestException as exc:
+        return f"no answer ({short_reason(exc, PROBE_TIMEOUT)})", None
+    return (None, resp.text) if resp.status_code == 200 else (f"HTTP {resp.status_code}", None)
+
+
+def postgres_exporter(ports):
+    """The exporter answers /metrics even without a database: pg_up says whether it reached PostgreSQL."""
+    why, text = _get_text(ports["pg_exporter"], "/metrics")
+    if why:
+        return why
+    return None if "\npg_up 1" in text else "no connection to PostgreSQL (pg_up is not 1)"
+
+
+def prometheus(ports):
+    return _get_text(ports["prometheus"], "/-/ready")[0]
+
+
 def port_free(port):
     """True if a server could bind 127.0.0.1:port now (no listener, no client socket holding it)."""
     with socket.socket() as sock:
@@ -94,4 +117,4 @@ def check(name, ports, pg_bin):
     if name == "postgres":
         return postgres(ports, pg_bin)
     return {"kafka": kafka, "connect": connect, "jobmanager": jobmanager, "taskmanager": taskmanager,
-            "sql-gateway": sql_gateway}[name](ports)
+            "sql-gateway": sql_gateway, "postgres-exporter": postgres_exporter, "prometheus": prometheus}[name](ports)

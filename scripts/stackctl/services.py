@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import artifacts, cds
+from . import artifacts, cds, observability
 from .settings import DB, StackError
 from .ui import say
 
@@ -299,8 +299,13 @@ def init_flink(lay, ports):
         "io.tmp.dirs": str(lay.data / "flink" / "tmp"), "web.tmpdir": str(lay.data / "flink" / "web"),
         "state.backend.type": "hashmap", "table.local-time-zone": "UTC",
         "execution.checkpointing.dir": f"file://{lay.data / 'flink' / 'checkpoints'}",
+        # Prometheus reporter (observability/flink/metrics.yaml; the reporter is the distribution's
+        # plugins/metrics-prometheus); each process gets its own port with -D at start. The reporter has no
+        # bind-address setting: it listens on every interface of the machine.
+        "metrics.reporter.prom.port": ports["jobmanager_metrics"],
     }
-    _write(conf / "config.yaml", "".join(f"{k}: {_yaml_scalar(v)}\n" for k, v in settings.items()))
+    text = "".join(f"{k}: {_yaml_scalar(v)}\n" for k, v in settings.items())
+    _write(conf / "config.yaml", text + "\n" + observability.FLINK_METRICS.read_text())
     _write(conf / "log4j-console.properties", FLINK_LOG4J)
     for name in ("log4j-cli.properties", "log4j-session.properties", "logback-console.xml"):
         if (lay.flink / "conf" / name).exists():
@@ -330,14 +335,17 @@ def _write_props(path, props):
     _write(path, "".join(f"{k}={v}\n" for k, v in props.items()))
 
 
-def definitions(lay, ports, pg_env):
-    """The supervised programs, in start order."""
+def definitions(lay, ports, pg_env, pins):
+    """The supervised programs, in start order (`pins`: the .env pins)."""
     java = str(lay.java / "bin" / "java")
     log4j = f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}"
     classpath = str(lay.jars / "kafka" / "*")
 
-    def kafka_jvm(heap, name):
-        return [java, *heap.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, name, JVM_COMMON.split()),
+    def kafka_jvm(heap, name, metrics_port):
+        # the class archive is keyed by the agent jar (not its port): the agent's classes are in it
+        agent = observability.jmx_agent_flag(lay.jars, pins, name, metrics_port)
+        archive_key = [*JVM_COMMON.split(), agent.split("=", 1)[0]]
+        return [java, *heap.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, name, archive_key), agent,
                 log4j, "-cp", classpath]
     flink_env = {"JAVA_HOME": str(lay.java), "FLINK_CONF_DIR": str(lay.data / "flink" / "conf"),
                  "FLINK_LOG_DIR": str(lay.logs / "flink"), "FLINK_PID_DIR": str(lay.run),
@@ -356,14 +364,19 @@ def definitions(lay, ports, pg_env):
         # SIGINT is PostgreSQL's fast shutdown: it does not wait for Debezium's connections to end
         Service("postgres", postgres, user="postgres" if _postgres_owner() else "", stopsignal="INT",
                 timeout=60),
-        Service("kafka", [*kafka_jvm(KAFKA_HEAP, "kafka"),
+        Service("kafka", [*kafka_jvm(KAFKA_HEAP, "kafka", ports["kafka_metrics"]),
                           "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=180),
-        Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground"], env=flink_env),
-        Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground"], env=flink_env),
-        Service("connect", [*kafka_jvm(CONNECT_HEAP, "connect"),
+        Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground",
+                               "-D", f"metrics.reporter.prom.port={ports['jobmanager_metrics']}"], env=flink_env),
+        Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground",
+                                "-D", f"metrics.reporter.prom.port={ports['taskmanager_metrics']}"], env=flink_env),
+        Service("connect", [*kafka_jvm(CONNECT_HEAP, "connect", ports["connect_metrics"]),
                             "org.apache.kafka.connect.cli.ConnectDistributed",
                             str(lay.data / "connect" / "connect.properties")],
                 env=pg_env, after=("kafka",)),
         Service("sql-gateway", [str(lay.flink / "bin" / "sql-gateway.sh"), "start-foreground"],
                 env=flink_env, after=("jobmanager",)),
+        Service("postgres-exporter", observability.postgres_exporter_command(ports),
+                env=observability.postgres_exporter_env(pg_env), after=("postgres",), timeout=60),
+        Service("prometheus", observability.prometheus_command(lay.data, ports, pins), timeout=60),
     ]

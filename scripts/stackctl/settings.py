@@ -10,7 +10,8 @@ from thelook_datagen.errors import UserError
 
 TOOL = "stack"   # the name in error lines (`stack: error: ...`) and progress lines (`[stack] ...`)
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway")
+SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway", "postgres-exporter",
+            "prometheus")
 
 # name of the port -> (environment variable, default)
 PORT_VARS = {
@@ -21,11 +22,23 @@ PORT_VARS = {
     "flink": ("THELOOK_FLINK_PORT", 8081),
     "flink_rpc": ("THELOOK_FLINK_RPC_PORT", 6123),
     "sql_gateway": ("THELOOK_SQL_GATEWAY_PORT", 8084),
+    # metrics (observability/): the exporters' ports and the Prometheus server
+    "kafka_metrics": ("THELOOK_KAFKA_METRICS_PORT", 9404),
+    "connect_metrics": ("THELOOK_CONNECT_METRICS_PORT", 9405),
+    "jobmanager_metrics": ("THELOOK_JOBMANAGER_METRICS_PORT", 9249),
+    "taskmanager_metrics": ("THELOOK_TASKMANAGER_METRICS_PORT", 9250),
+    "pg_exporter": ("THELOOK_PG_EXPORTER_PORT", 9187),
+    "prometheus": ("THELOOK_PROMETHEUS_PORT", 9090),
+    # not a port of the stack: where Prometheus looks for the generator's metrics (thelook-datagen
+    # --metrics-port reads the same variable)
+    "generator_metrics": ("THELOOK_METRICS_PORT", 9464),
 }
 # the ports each service listens on (for the free-port check and `status`)
 SERVICE_PORTS = {
-    "postgres": ("pg",), "kafka": ("kafka", "kafka_controller"), "connect": ("connect",),
-    "jobmanager": ("flink", "flink_rpc"), "taskmanager": (), "sql-gateway": ("sql_gateway",),
+    "postgres": ("pg",), "kafka": ("kafka", "kafka_controller", "kafka_metrics"),
+    "connect": ("connect", "connect_metrics"), "jobmanager": ("flink", "flink_rpc", "jobmanager_metrics"),
+    "taskmanager": ("taskmanager_metrics",), "sql-gateway": ("sql_gateway",),
+    "postgres-exporter": ("pg_exporter",), "prometheus": ("prometheus",),
 }
 DB = {"user": "thelook", "password": "thelook", "database": "thelook"}
 
@@ -47,7 +60,8 @@ def read_pins():
             key, _, value = line.partition("=")
             pins[key.strip()] = value.strip().strip('"').strip("'")
     needed = ("KAFKA_VERSION", "SCALA_BINARY_VERSION", "DEBEZIUM_VERSION", "FLINK_VERSION",
-              "FLINK_KAFKA_CONNECTOR_VERSION", "POSTGRES_VERSION", "JAVA_MAJOR", "LOG4J_VERSION")
+              "FLINK_KAFKA_CONNECTOR_VERSION", "POSTGRES_VERSION", "JAVA_MAJOR", "LOG4J_VERSION",
+              "JMX_EXPORTER_VERSION", "PROMETHEUS_RETENTION_TIME", "PROMETHEUS_RETENTION_SIZE")
     missing = [k for k in needed if not pins.get(k)]
     if missing:
         raise StackError(f"{ROOT / '.env'} lacks {', '.join(missing)}")
@@ -132,6 +146,7 @@ class State:
             "CONNECT_URL": f"http://127.0.0.1:{p['connect']}",
             "FLINK_URL": f"http://127.0.0.1:{p['flink']}",
             "FLINK_SQL_GATEWAY_URL": f"http://127.0.0.1:{p['sql_gateway']}",
+            "PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
         }
 
 
