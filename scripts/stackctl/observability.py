@@ -25,7 +25,7 @@ TARGET_PORTS = {
     "kafka": "kafka_metrics", "connect": "connect_metrics", "jobmanager": "jobmanager_metrics",
     "taskmanager": "taskmanager_metrics",
 }
-# Debian's packages (bookworm: prometheus 2.42, prometheus-postgres-exporter 0.11.1). Installing them on a
+# Debian's packages (the versions .env pins for compose's images are bookworm's). Installing them on a
 # host with systemd enables and starts distro services on :9090 and :9187; `up` never uses those and
 # disables them right after installing them itself (see install_debian_packages).
 PROMETHEUS = "/usr/bin/prometheus"
@@ -71,7 +71,7 @@ def prometheus_command(data, ports, pins):
 def postgres_exporter_command(ports):
     return [POSTGRES_EXPORTER, f"--web.listen-address=127.0.0.1:{ports['pg_exporter']}",
             f"--extend.query-path={CONFIG / 'postgres-exporter' / 'queries.yaml'}",
-            # 0.11.1's bgwriter collector reads pg_stat_bgwriter columns that PostgreSQL 17 moved to
+            # the pinned exporter's bgwriter collector reads pg_stat_bgwriter columns that PostgreSQL 17 moved to
             # pg_stat_checkpointer: it would fail at every scrape
             "--no-collector.bgwriter"]
 

@@ -187,7 +187,8 @@ def test_one_postgres_pin_drives_compose_and_the_local_stack(services, env_pins,
     assert re.fullmatch(r"\d{2,}\.\d+", version), f"POSTGRES_VERSION={version!r} is not MAJOR.MINOR"
     assert services["postgres"]["image"] == "postgres:${POSTGRES_VERSION}"
     assert not [k for k in env_pins if k.startswith("POSTGRES_") and k not in ("POSTGRES_VERSION",
-                                                                                "POSTGRES_SECOND_VERSION")]
+                                                                                "POSTGRES_SECOND_VERSION",
+                                                                                "POSTGRES_EXPORTER_VERSION")]
     pom = tools.ROOT / "scripts" / "maven" / "postgres" / "pom.xml"
     dep = ET.parse(pom).getroot().find("m:dependencies/m:dependency", POM_NS)
     assert dep.findtext("m:groupId", "", POM_NS) == "io.zonky.test.postgres"
