@@ -24,21 +24,31 @@ def main(argv=None):
 
 
 def run(argv):
+    from .metrics import start_metrics
     from .options import parse_settings
-    from .stats import Log
+    from .stats import Log, Stats
 
     settings = parse_settings(argv)
     log = Log(settings.log_format, settings.quiet)
+    if settings.seed is None:
+        settings.seed = int.from_bytes(__import__("os").urandom(4), "big")
+    stats = Stats(settings.avg_qps)
     # Until the run loop takes over, SIGTERM behaves like Ctrl-C: stop without a traceback.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    metrics = start_metrics(settings, stats)   # bound before anything is written: a port in use stops here
     try:
-        return _run(settings, log)
+        if metrics is not None:
+            log.info(f"Prometheus metrics on {metrics.url}")
+        return _run(settings, log, stats, metrics)
     except KeyboardInterrupt:
         log.warn("interrupted before the run started")
         return 0
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
-def _run(settings, log):
+def _run(settings, log, stats, metrics=None):
     import psycopg2
 
     from .db.setup import first_line, prepare_schema
@@ -47,8 +57,6 @@ def _run(settings, log):
     from .sim.lifecycle import Delays
     from .topics import ensure_topics, topic_names
 
-    if settings.seed is None:
-        settings.seed = int.from_bytes(__import__("os").urandom(4), "big")
     conn = open_connection(settings.conn_kw)
     if settings.create_topic:
         names = topic_names(settings.topic_prefix, settings.schema)
@@ -63,14 +71,18 @@ def _run(settings, log):
                               delays.initial_stock_age, log)
         if done["loaded"]:
             log.info("loaded " + ", ".join(f"{n} {t}" for t, n in done["loaded"].items()))
+            if metrics is not None:
+                metrics.collector.loaded("reference", done["loaded"])
         log.info(f"PostgreSQL {describe_target(settings.conn_kw)}, schema {settings.schema}, "
                  f"seed {settings.seed}")
         if settings.backfill_days:
             from .backfill import run_backfill
-            run_backfill(conn, settings, log)
+            history = run_backfill(conn, settings, log)
+            if metrics is not None:
+                metrics.collector.loaded("backfill", history["tables"])
         stop = StopFlag()
         stop.install()
-        runner = build_runner(conn, settings, log, stop)
+        runner = build_runner(conn, settings, log, stop, stats=stats)
     except psycopg2.errors.InsufficientPrivilege as e:
         raise UserError(f"missing privilege in database: {first_line(e)}") from None
     except psycopg2.OperationalError as e:
@@ -85,6 +97,14 @@ def _run(settings, log):
         summary = runner.stats.snapshot(final=True)
     except UserError:
         log.summary(runner.stats.snapshot(final=True))  # what was written before giving up
+        if metrics is not None:
+            metrics.collector.finished = True
         raise
     log.summary(summary)
+    if metrics is not None:
+        metrics.collector.finished = True
+        if settings.metrics_linger:
+            stop.stop = False                 # a signal now ends the linger, not the run (that is over)
+            log.info(f"serving the final counts on {metrics.url} for {settings.metrics_linger:g} s")
+            metrics.linger(settings.metrics_linger, stop)
     return 0

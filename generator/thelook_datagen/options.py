@@ -289,6 +289,20 @@ GENERATOR_OUTPUT = (
     QUIET,
 )
 
+DEFAULT_METRICS_PORT = 9464     # the port the scrape configuration expects (none is opened unless asked for)
+GENERATOR_METRICS = (
+    Option("metrics_port", ("--metrics-port",), "serve Prometheus metrics (thelook_*: visits, rows written per "
+           f"table and operation, errors, retries, lag, write latency) at http://ADDRESS:PORT/metrics; "
+           f"{DEFAULT_METRICS_PORT} is the port the scrape configuration expects (default: none, no server)",
+           "THELOOK_METRICS_PORT", number(int, 1, 65535), metavar="PORT"),
+    Option("metrics_address", ("--metrics-address",), "address the metrics server listens on (0.0.0.0 in a "
+           "container that Prometheus scrapes from another one)", "THELOOK_METRICS_ADDRESS", nonempty,
+           "127.0.0.1", metavar="ADDRESS"),
+    Option("metrics_linger", ("--metrics-linger",), "after the summary, keep serving the final counts this many "
+           "seconds before exiting (a scrape interval, e.g. 5, lets Prometheus see a short run's end); "
+           "Ctrl-C/SIGTERM ends it early", "THELOOK_METRICS_LINGER", number(float, 0), 0.0, metavar="SECONDS"),
+)
+
 GENERATOR = Command(
     prog="thelook-datagen",
     description="Live theLook eCommerce workload for PostgreSQL CDC: visits (sessions, sign-ups, orders) and "
@@ -296,7 +310,7 @@ GENERATOR = Command(
                 "Subcommand: `thelook-datagen verify --help`.",
     groups=(("workload", GENERATOR_WORKLOAD), ("PostgreSQL", POSTGRES),
             ("Kafka (only to create the change topics)", KAFKA), ("topics", GENERATOR_TOPICS),
-            ("output", GENERATOR_OUTPUT)),
+            ("output", GENERATOR_OUTPUT), ("Prometheus metrics", GENERATOR_METRICS)),
 )
 
 

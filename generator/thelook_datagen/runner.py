@@ -77,11 +77,12 @@ def make_samplers(rng):
     return PlaceSampler(rng), PersonSampler(rng)
 
 
-def build_runner(conn, settings, log, stop=None):
+def build_runner(conn, settings, log, stop=None, stats=None):
     """The live loop for `settings` on an open connection (which the writer takes over): reads the
-    catalogue and the latest users of the shop, prepares the statements."""
+    catalogue and the latest users of the shop, prepares the statements. `stats`: the counters to
+    update (e.g. the ones the metrics server reads), else new ones."""
     stop = stop or StopFlag()
-    stats = Stats(settings.avg_qps)
+    stats = Stats(settings.avg_qps) if stats is None else stats
     writer = PgWriter(settings.conn_kw, settings.schema, stats, log, should_stop=stop,
                       reconnect_timeout=settings.reconnect_timeout, conn=conn,
                       synchronous_commit=settings.synchronous_commit)
@@ -229,6 +230,7 @@ class Runner:
             self.stats.ticks_deferred += 1
             return
         self.restock.clear()
+        self.stats.ticks += 1
         add = self.stats.add
         add("orders", "update", r.cancelled + r.shipped + r.delivered + r.returned)
         add("order_items", "update", r.cancelled_items + r.shipped_items + r.delivered_items + r.returned_items)

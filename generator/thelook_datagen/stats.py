@@ -2,6 +2,7 @@
 import json
 import sys
 import time
+from bisect import bisect_left
 from typing import Optional, TypedDict
 
 from .latency import Latency, LatencySummary
@@ -9,6 +10,8 @@ from .tables import WRITTEN_TABLES
 
 OPS = ("insert", "update", "delete")
 BEHIND_S = 1.0   # lag from which the status line says plainly that the target rate is not met
+# Upper bounds (s) of the visit write-latency histogram exposed to Prometheus (metrics.py): 0.5 ms to 5 s.
+LATENCY_BOUNDS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class Snapshot(TypedDict):
@@ -26,6 +29,7 @@ class Snapshot(TypedDict):
     recent_rows_per_s: float
     tables: dict                         # table -> {"insert"/"update"/"delete": rows}, non-zero entries only
     visit_kinds: dict                    # "ghost"/"browse"/"abandoned_cart"/"purchase" -> committed visits
+    ticks: int                           # lifecycle steps committed
     errors: int                          # = failed_visits + failed_ticks
     failed_visits: int
     failed_ticks: int
@@ -47,6 +51,8 @@ class Stats:
     kinds[kind]          committed visits per kind (sim.visits.VISIT_KINDS).
     rows[(table, op)]    rows inserted/updated/deleted per table, by visits and lifecycle ticks
                          (tables.WRITTEN_TABLES x OPS). The snapshot's rows = sum over all of them.
+    ticks                lifecycle steps (ticks) committed, one transaction each (possibly changing no
+                         row). Ticks run = ticks + failed_ticks + ticks_deferred.
     failed_visits        visits whose statement failed with the connection intact: rolled back,
                          skipped, not in `visits`.
     failed_ticks         lifecycle ticks that failed likewise; what was due is picked up by a later tick.
@@ -62,6 +68,8 @@ class Stats:
     lag, max_lag         how late the last visit started behind its schedule (s), and the most so far.
     latency              write time of each committed visit (s, as the client sees the transaction),
                          whole run; recent_latency the same since the last snapshot.
+    latency_buckets[i]   committed visits whose write time was <= LATENCY_BOUNDS_S[i] and above the
+                         bound before (the last: above 5 s); whole run, sum = latency.n.
     """
 
     def __init__(self, target_qps, clock=time.monotonic):
@@ -70,6 +78,7 @@ class Stats:
         self.started = clock()
         self.visits = 0
         self.kinds = {}
+        self.ticks = 0
         self.rows = {(t, op): 0 for t in WRITTEN_TABLES for op in OPS}
         self.failed_visits = 0
         self.failed_ticks = 0
@@ -81,6 +90,7 @@ class Stats:
         self.max_lag = 0.0
         self.latency = Latency()          # write time of each visit, whole run
         self.recent_latency = Latency()   # since the last status line
+        self.latency_buckets = [0] * (len(LATENCY_BOUNDS_S) + 1)
         self._last = (self.started, 0, 0)
 
     def start(self, at):
@@ -106,6 +116,7 @@ class Stats:
         if latency is not None:
             self.latency.add(latency)
             self.recent_latency.add(latency)
+            self.latency_buckets[bisect_left(LATENCY_BOUNDS_S, latency)] += 1
         self.visits += 1
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         self.lag = lag
@@ -142,6 +153,7 @@ class Stats:
             recent_rows_per_s=round((total_rows - last_r) / span, 1),
             tables=per_table,
             visit_kinds=dict(sorted(self.kinds.items())),
+            ticks=self.ticks,
             errors=self.errors,
             failed_visits=self.failed_visits,
             failed_ticks=self.failed_ticks,
@@ -166,7 +178,8 @@ def format_text(s: Snapshot):
     recent = "" if head == "summary" else f", last {s['recent_visits_per_s']:.1f}/s"
     line = (f"[thelook-datagen] {head} {s['elapsed_s']:.0f}s visits {s['visits']} ({target}, achieved "
             f"{s['visits_per_s']:.2f}/s{recent}) rows {s['rows']} "
-            f"({s['rows_per_s']:.0f}/s) | {tables} | errors {s['errors']} retries {s['retries']} "
+            f"({s['rows_per_s']:.0f}/s) | {tables} | ticks {s.get('ticks', 0)} | errors {s['errors']} "
+            f"retries {s['retries']} "
             f"(gone {s['returning_user_gone']}, conflict {s['visit_retries']}, tick {s['ticks_deferred']}) "
             f"reconnects {s['reconnects']} | lag {s['lag_s']:.3f}s (max {s['max_lag_s']:.3f}s)")
     lat = s.get("latency_ms")

@@ -83,6 +83,7 @@ def test_counters_add_up_and_each_has_its_key_and_place_in_the_line():
     stats.failed_visits, stats.failed_ticks = 2, 1
     stats.returning_user_gone, stats.visit_retries, stats.ticks_deferred = 1, 2, 4
     stats.reconnects = 5
+    stats.ticks = 6
     stats.visit_done("ghost", 0.0)
     stats.visit_done("purchase", 0.0)
     stats.add("events", "insert", 7)
@@ -95,7 +96,7 @@ def test_counters_add_up_and_each_has_its_key_and_place_in_the_line():
     assert (snap["retries"], snap["returning_user_gone"], snap["visit_retries"], snap["ticks_deferred"]) == (7, 1, 2, 4)
     line = format_text(snap)
     assert "\n" not in line
-    assert "errors 3 retries 7 (gone 1, conflict 2, tick 4) reconnects 5 |" in line
+    assert "| ticks 6 | errors 3 retries 7 (gone 1, conflict 2, tick 4) reconnects 5 |" in line
 
 
 def test_a_record_of_its_own_is_shown_even_when_quiet():

@@ -175,6 +175,8 @@ def test_a_tick_put_off_is_counted_and_its_restock_kept_for_the_next(loop):
     runner.planner._plan_address_change(mover)
     summary = runner.run()
     assert summary["ticks_deferred"] == 1 and summary["retries"] == 1 and summary["errors"] == 0
+    # ticks run = committed + deferred + failed
+    assert summary["ticks"] + summary["ticks_deferred"] + summary["failed_ticks"] == len(writer.ticks()) > 1
     assert seen[0] and set(seen[0]) <= set(seen[1])                        # what the deferred tick had is offered again
     assert 777 in moved[0] and 777 in moved[1], "an address change is not lost with a deferred tick"
 
@@ -217,6 +219,7 @@ def test_failed_ticks_count_towards_giving_up(loop):
     s = runner.stats
     assert s.visits == 1 and 0 < s.failed_ticks and s.failed_visits < MAX_FAILED_IN_A_ROW
     assert s.errors == s.failed_visits + s.failed_ticks == MAX_FAILED_IN_A_ROW
+    assert s.ticks == 0 and s.failed_ticks == len(writer.ticks())
 
 
 def test_a_returning_user_gone_becomes_a_sign_up_and_counts_once(loop):
