@@ -23,15 +23,19 @@ class Parser(ToolParser):
 
 def main(argv=None):
     parser = Parser(prog="scripts/stack", description=(
-        "Runs PostgreSQL, Kafka (KRaft), Kafka Connect with Debezium, and a Flink session cluster with its "
-        "SQL gateway as local processes. Data in THELOOK_STACK_DIR (default .stack/), artifacts cached in "
+        "Runs PostgreSQL, Kafka (KRaft), Kafka Connect with Debezium, a Flink session cluster with its "
+        "SQL gateway, and Prometheus with a PostgreSQL exporter as local processes. Data in THELOOK_STACK_DIR (default .stack/), artifacts cached in "
         "THELOOK_CACHE_DIR (default ~/.cache/thelook-cdc); versions from the repo's .env."),
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
         "environment:\n"
         "  THELOOK_STACK_DIR   data, logs and state of this instance (default <repo>/.stack)\n"
         "  THELOOK_PG_PORT 5432, THELOOK_KAFKA_PORT 9092, THELOOK_KAFKA_CONTROLLER_PORT 9093,\n"
         "  THELOOK_CONNECT_PORT 8083, THELOOK_FLINK_PORT 8081, THELOOK_FLINK_RPC_PORT 6123,\n"
-        "  THELOOK_SQL_GATEWAY_PORT 8084   ports on 127.0.0.1 (read by `up`; later commands use the saved ones)\n"
+        "  THELOOK_SQL_GATEWAY_PORT 8084, THELOOK_PROMETHEUS_PORT 9090, THELOOK_PG_EXPORTER_PORT 9187,\n"
+        "  THELOOK_KAFKA_METRICS_PORT 9404, THELOOK_CONNECT_METRICS_PORT 9405,\n"
+        "  THELOOK_JOBMANAGER_METRICS_PORT 9249, THELOOK_TASKMANAGER_METRICS_PORT 9250\n"
+        "                      ports on 127.0.0.1 (read by `up`; later commands use the saved ones)\n"
+        "  THELOOK_METRICS_PORT where Prometheus scrapes thelook-datagen --metrics-port (default 9464)\n"
         "  THELOOK_PG_VERSION  the PostgreSQL release MAJOR.MINOR this instance runs (default: .env's\n"
         "                      POSTGRES_VERSION; binaries from Maven Central, read by `up`)\n"
         "  THELOOK_CACHE_DIR   assembled jars, PostgreSQL, Flink and JVM class archives (default ~/.cache/thelook-cdc)\n"

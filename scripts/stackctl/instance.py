@@ -28,6 +28,7 @@ def layout(data, pins, pg_version, only_postgres=False, prune=True):
     if only_postgres:
         return services.Layout(data=data, java=java, pg_bin=pg_bin, jars=Path(), flink=Path())
     observability.install_debian_packages()
+    observability.check_versions(pins)
     jars = artifacts.maven_jars(pins, java)
     flink = artifacts.flink_dist(pins, jars)
     return services.Layout(data=data, java=java, pg_bin=pg_bin, jars=jars, flink=flink)

@@ -6,6 +6,7 @@ are. Here the scrape configuration is rewritten for local processes: compose's `
 become 127.0.0.1 and the ports of this instance (so two instances run side by side).
 """
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -107,6 +108,17 @@ def install_debian_packages():
         say("disabling the distro services the packages started (" + ", ".join(DISTRO_UNITS) + "): the stack "
             "runs its own Prometheus and exporter")
         subprocess.run(["systemctl", "disable", "--now", *DISTRO_UNITS], capture_output=True)
+
+
+def check_versions(pins):
+    """Says so (does not fail) when Debian's binaries are not the versions compose's images are pinned to."""
+    for binary, pin in ((PROMETHEUS, "PROMETHEUS_VERSION"), (POSTGRES_EXPORTER, "POSTGRES_EXPORTER_VERSION")):
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True)
+        found = re.search(r"version (\d+(?:\.\d+)+)", out.stdout + out.stderr)
+        want = pins[pin].lstrip("v")
+        if not found or found.group(1) != want:
+            say(f"note: {binary} is version {found.group(1) if found else 'unknown'}, compose runs {want} "
+                f"({pin} in .env)")
 
 
 def distro_service_hint(port_name):

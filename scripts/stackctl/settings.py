@@ -61,7 +61,8 @@ def read_pins():
             pins[key.strip()] = value.strip().strip('"').strip("'")
     needed = ("KAFKA_VERSION", "SCALA_BINARY_VERSION", "DEBEZIUM_VERSION", "FLINK_VERSION",
               "FLINK_KAFKA_CONNECTOR_VERSION", "POSTGRES_VERSION", "JAVA_MAJOR", "LOG4J_VERSION",
-              "JMX_EXPORTER_VERSION", "PROMETHEUS_RETENTION_TIME", "PROMETHEUS_RETENTION_SIZE")
+              "JMX_EXPORTER_VERSION", "PROMETHEUS_VERSION", "POSTGRES_EXPORTER_VERSION",
+              "PROMETHEUS_RETENTION_TIME", "PROMETHEUS_RETENTION_SIZE")
     missing = [k for k in needed if not pins.get(k)]
     if missing:
         raise StackError(f"{ROOT / '.env'} lacks {', '.join(missing)}")

@@ -406,6 +406,7 @@ JVM_SIZES = {
     "kafka": ("KAFKA_HEAP_OPTS", None),
     "connect": ("HEAP_OPTS", None),
     "flink-jars": ("MAVEN_OPTS", None),
+    "metrics-jars": ("MAVEN_OPTS", None),
     "jobmanager": ("FLINK_PROPERTIES", "jobmanager.memory.process.size"),
     "taskmanager": ("FLINK_PROPERTIES", "taskmanager.memory.process.size"),
     "sql-gateway": ("FLINK_PROPERTIES", "env.java.opts.sql-gateway"),

@@ -18,7 +18,9 @@ def expected_images(pins):
     flink = f"flink:{pins['FLINK_VERSION']}-{pins['FLINK_SCALA_JAVA_TAG']}"
     return sorted({f"postgres:{pins['POSTGRES_VERSION']}", f"apache/kafka:{pins['KAFKA_VERSION']}",
                    f"quay.io/debezium/connect:{pins['DEBEZIUM_VERSION']}", flink,
-                   f"maven:{pins['MAVEN_IMAGE_TAG']}", f"python:{pins['PYTHON_IMAGE_TAG']}"})
+                   f"maven:{pins['MAVEN_IMAGE_TAG']}", f"python:{pins['PYTHON_IMAGE_TAG']}",
+                   f"prom/prometheus:{pins['PROMETHEUS_VERSION']}",
+                   f"quay.io/prometheuscommunity/postgres-exporter:{pins['POSTGRES_EXPORTER_VERSION']}"})
 
 
 def test_finds_every_pulled_image_and_the_generators_base(pinned, resolved, env_pins):

@@ -15,6 +15,8 @@ PINNED_IMAGES = {
     "quay.io/debezium/connect": "${DEBEZIUM_VERSION}",
     "flink": "${FLINK_VERSION}-${FLINK_SCALA_JAVA_TAG}",
     "maven": "${MAVEN_IMAGE_TAG}",
+    "prom/prometheus": "${PROMETHEUS_VERSION}",
+    "quay.io/prometheuscommunity/postgres-exporter": "${POSTGRES_EXPORTER_VERSION}",
 }
 # Dependencies whose versions .env pins (the pom must take them as -D properties).
 PINNED_GROUPS = ("org.apache.kafka", "io.debezium", "org.apache.flink", "org.apache.logging.log4j")

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import requests
 from confluent_kafka import Producer
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = str(ROOT / "scripts" / "stack")
 PORT_VARS = ("THELOOK_PG_PORT", "THELOOK_KAFKA_PORT", "THELOOK_KAFKA_CONTROLLER_PORT", "THELOOK_CONNECT_PORT",
-             "THELOOK_FLINK_PORT", "THELOOK_FLINK_RPC_PORT", "THELOOK_SQL_GATEWAY_PORT")
+             "THELOOK_FLINK_PORT", "THELOOK_FLINK_RPC_PORT", "THELOOK_SQL_GATEWAY_PORT", "THELOOK_KAFKA_METRICS_PORT",
+             "THELOOK_CONNECT_METRICS_PORT", "THELOOK_JOBMANAGER_METRICS_PORT", "THELOOK_TASKMANAGER_METRICS_PORT",
+             "THELOOK_PG_EXPORTER_PORT", "THELOOK_PROMETHEUS_PORT")
+SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway", "postgres-exporter",
+            "prometheus")
 
 pytestmark = pytest.mark.stack
 
@@ -96,12 +101,12 @@ def descendants(root_pid):
 
 def test_up_is_idempotent_on_the_running_stack(stack_env):
     before = status_pids()
-    assert len(before) == 6, before
+    assert len(before) == len(SERVICES), before
     started = time.monotonic()
     result = stack("up")
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 30
-    assert "all 6 services healthy" in result.stderr
+    assert f"all {len(SERVICES)} services healthy" in result.stderr
     assert status_pids() == before, "a second `up` restarted services"
 
 
@@ -109,13 +114,13 @@ def test_status_and_logs_and_env(stack_env):
     result = stack("status")
     assert result.returncode == 0, result.stdout
     assert stack("status", "--quiet").stdout == ""
-    for service in ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway"):
+    for service in SERVICES:
         assert re.search(rf"^{service}\s+running\s+\d+\s+\S+\s+healthy$", result.stdout, re.M), result.stdout
     logs = stack("logs", "kafka", "-n", "5")
     assert logs.returncode == 0 and len(logs.stdout.splitlines()) == 5
     exports = stack("env").stdout
     for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "KAFKA_BOOTSTRAP_SERVERS",
-                "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL"):
+                "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL", "PROMETHEUS_URL"):
         assert re.search(rf"^export {key}=\S+$", exports, re.M), key
 
 
@@ -159,7 +164,9 @@ def second_instance():
         if all(port_bindable(p) for p in ports):
             break
     env = {k: v for k, v in os.environ.items() if not k.startswith("THELOOK_") or k == "THELOOK_CACHE_DIR"}
-    env.update(dict(zip(PORT_VARS, map(str, ports))), THELOOK_STACK_DIR=str(data))
+    # the generator's metrics port is where its Prometheus scrapes, not a port of the stack (nothing listens)
+    env.update(dict(zip(PORT_VARS, map(str, ports))), THELOOK_STACK_DIR=str(data),
+               THELOOK_METRICS_PORT=str(ports[-1] + 2))
     yield env, ports, data
     stack("down", "--wipe", env=env)
     shutil.rmtree(data, ignore_errors=True)
@@ -184,8 +191,23 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     assert stack("status", "--quiet", env=env).returncode == 0
     supervisord = int((data / "run" / "supervisord.pid").read_text())
     tree = descendants(supervisord)
-    assert len(tree) >= 7, tree  # supervisord, six services and PostgreSQL's own processes
+    assert len(tree) >= 9, tree  # supervisord, eight services and PostgreSQL's own processes
     assert all(port_listening(p) for p in ports)
+
+    # its Prometheus scrapes this instance's exporters (at its own ports): every target up, but the
+    # generator's, where no generator runs
+    prometheus = f"http://127.0.0.1:{ports[PORT_VARS.index('THELOOK_PROMETHEUS_PORT')]}"
+    deadline = time.monotonic() + 120
+    while True:
+        targets = requests.get(prometheus + "/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        health = {t["labels"]["instance"]: (t["health"], t["scrapeUrl"]) for t in targets}
+        if all(h == "up" for name, (h, _) in health.items() if name != "generator") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert sorted(health) == ["connect", "generator", "jobmanager", "kafka", "postgres", "prometheus", "taskmanager"]
+    assert {name: h for name, (h, _) in health.items()} == {**{name: "up" for name in health}, "generator": "down"}
+    assert health["generator"][1] == f"http://127.0.0.1:{ports[-1] + 2}/metrics"
+    assert health["kafka"][1] == f"http://127.0.0.1:{ports[PORT_VARS.index('THELOOK_KAFKA_METRICS_PORT')]}/metrics"
 
     # a crashed service shows in status, and `up` starts it again; `restart` gives a new process
     pids = status_pids(env)
