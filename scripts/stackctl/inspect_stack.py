@@ -38,9 +38,9 @@ def status(args):
             note = (f" (supervisord not running; {len(left)} processes of it left: scripts/stack down)" if left
                     else " (supervisord not running)")
         print(f"stack in {data}{note}")
-        print(f"{'SERVICE':12} {'STATE':9} {'PID':>8} {'PORT':11} HEALTH")
+        print(f"{'SERVICE':17} {'STATE':9} {'PID':>8} {'PORT':17} HEALTH")
         for row in rows:
-            print(f"{row[0]:12} {row[1]:9} {row[2]:>8} {row[3]:11} {row[4]}")
+            print(f"{row[0]:17} {row[1]:9} {row[2]:>8} {row[3]:17} {row[4]}")
     return EXIT_OK if healthy else EXIT_WRONG
 
 
