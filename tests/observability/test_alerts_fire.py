@@ -1,0 +1,543 @@
+"""The alert rules of observability/prometheus/alerts.yml FIRE on the real stack when its parts really fail,
+and CLEAR after the recovery (stack tier; thresholds as they are in the file, none lowered for the test).
+
+One scenario, three faults at once so that their waits overlap (each alert's `for:` is a minute or less,
+but run one after the other they would take about five minutes):
+
+- the Flink TaskManager is killed (SIGKILL): FlinkJobNotRunning for every job that was RUNNING; once it
+  fires, the TaskManager is started again (`scripts/stack restart taskmanager`), and the test waits until
+  the alert clears and every one of those jobs runs all its tasks again. While no TaskManager runs, the jobs
+  restart every 10 s (their fixed-delay strategy), so FlinkJobRestarting fires too; it clears only when the
+  restarts leave its 10-minute window, which this test does not wait for;
+- a Debezium connector of the test's own (schema, topics, slot and publication under a random prefix, as in
+  tests/cdc) is paused under load: KafkaConnectNotRunning for the connector and its task, and
+  DebeziumNoChangeEvents (no event for a minute while the generator writes); resumed once all have fired;
+- the generator is asked for 20,000 visits/s, far more than PostgreSQL takes, serving its metrics where the
+  stack's Prometheus scrapes a generator: GeneratorBehindSchedule; once it fires, the generator is stopped
+  and one at 5 visits/s takes its place (it also keeps "the generator writes" true for the pause above).
+
+The replication-slot alerts (retained WAL above 512 MiB, wal_status not reserved) are not fired here: in the
+minute and a half of the pause the slot holds back what the generator writes meanwhile, 26-94 MiB in the
+measured runs (1-2 MiB of WAL a second on the loaded 2-core machine; flat out on an idle one about 6 MiB/s,
+85 s to 512 MiB, 170 s to max_wal_size's 1 GB where wal_status leaves reserved). Lowering the thresholds for
+the test would prove nothing; the test prints the figure, the promtool unit tests cover their logic.
+
+Every wait polls Prometheus's /api/v1/alerts (or Connect, Flink) with a deadline; nothing sleeps a fixed
+time. The stack is left as found: connector removed with its slot, publication, schema and topics, the
+TaskManager running and every job that ran before RUNNING again, a Flink job of the test's own (submitted
+only when no job ran) cancelled.
+"""
+import importlib.util
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "scripts" / "stack"
+SUBMIT = ROOT / "scripts" / "submit-flink-jobs"
+RULES_FILE = ROOT / "observability" / "prometheus" / "alerts.yml"
+
+OVERLOAD_QPS = 20000       # far above what PostgreSQL takes (about 1,100 visits/s flat out on the 2-core machine)
+LOW_QPS = 5                # what PostgreSQL takes easily: the generator keeps up and keeps writing
+FLINK_JOB = "status_counts"  # the own Flink job, when no job runs on the stack
+FIRE_DEADLINE_S = 200      # from the fault until its alerts fire (`for:` 1m at most, plus detection, scrape and load)
+CLEAR_DEADLINE_S = 180     # from the recovery until the alerts have cleared (and the Flink jobs run again)
+SETUP_DEADLINE_S = 240
+POLL_S = 1.0
+# which fault each alert answers (for the timings in the summary)
+ALERT_FAULTS = (("Generator", "generator"), ("KafkaConnect", "connector"), ("Debezium", "connector"),
+                ("PostgresSlot", "connector"), ("Flink", "flink"))
+SCENARIO_TIMEOUT_S = 720   # pytest-timeout of each test: the first one pays for the scenario (about 3 minutes)
+
+
+def log(msg):
+    print(f"[alerts-test {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _pipeline_class():
+    """tests/cdc's Pipeline (throwaway schema, topic prefix, connector, slot, publication; cleanup), loaded from
+    its conftest under a name of its own."""
+    spec = importlib.util.spec_from_file_location("cdc_pipeline_for_alert_tests",
+                                                  ROOT / "tests" / "cdc" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ Prometheus
+
+def _normalise(expr):
+    """An expression as text comparable with the one Prometheus's API prints (no spaces; numbers as floats)."""
+    expr = re.sub(r"\s+", "", expr)
+    return re.sub(r"(?<![\w.])(\d+\.?\d*(?:[eE][-+]?\d+)?)(?![\w.])", lambda m: repr(float(m.group(1))), expr)
+
+
+class Prometheus:
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+
+    def get(self, path, **params):
+        r = requests.get(f"{self.url}{path}", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()["data"]
+
+    def query(self, expr):
+        return self.get("/api/v1/query", query=expr)["result"]
+
+    def value(self, expr):
+        result = self.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    def alerts(self):
+        return self.get("/api/v1/alerts")["alerts"]
+
+    def loaded_rules(self):
+        return sorted((r["name"], _normalise(r["query"]), r["duration"])
+                      for g in self.get("/api/v1/rules")["groups"] for r in g["rules"] if r["type"] == "alerting")
+
+    def generator_target(self):
+        urls = [t["scrapeUrl"] for t in self.get("/api/v1/targets", state="active")["activeTargets"]
+                if t["labels"].get("job") == "generator"]
+        assert urls, "the stack's Prometheus has no target of job generator"
+        url = urlsplit(urls[0])
+        return url.hostname, url.port
+
+
+def file_rules():
+    def seconds(d):
+        return {"s": 1, "m": 60, "h": 3600}[d[-1]] * int(d[:-1]) if d else 0
+    doc = yaml.safe_load(RULES_FILE.read_text())
+    return sorted((r["alert"], _normalise(r["expr"]), seconds(r.get("for", "")))
+                  for g in doc["groups"] for r in g["rules"])
+
+
+class Timeline:
+    """Every alert seen in /api/v1/alerts: since when it was pending, when it first fired, and when it resolved
+    (gone from the active alerts after firing); `resets` counts pending spells that ended without firing.
+    Times are seconds since the scenario began."""
+
+    def __init__(self, t0):
+        self.t0 = t0
+        self.alerts = {}      # frozenset(labels) -> {"labels", "pending", "firing", "resolved", "value"}
+        self.active = set()
+
+    def update(self, alerts):
+        now = round(time.monotonic() - self.t0, 1)
+        seen = set()
+        for a in alerts:
+            key = frozenset(a["labels"].items())
+            seen.add(key)
+            entry = self.alerts.setdefault(key, {"labels": dict(a["labels"]), "pending": None, "firing": None,
+                                                 "resolved": None, "value": None, "resets": 0})
+            if entry["resolved"] is not None and a["state"] == "firing":
+                entry["resolved"] = None     # fired again
+            if entry["pending"] is None:
+                entry["pending"] = now
+            if a["state"] == "firing" and entry["firing"] is None:
+                entry["firing"], entry["value"] = now, a.get("value")
+        for key in self.active - seen:
+            entry = self.alerts[key]
+            if entry["firing"] is not None and entry["resolved"] is None:
+                entry["resolved"] = now
+            elif entry["firing"] is None:     # pending, then gone before its `for:` was over
+                entry["pending"] = None
+                entry["resets"] += 1
+        self.active = seen
+
+    @staticmethod
+    def _match(labels, want):
+        return all((labels.get(k) is None) if v is None else labels.get(k) == v for k, v in want.items())
+
+    def find(self, alertname, **want):
+        return [e for e in self.alerts.values()
+                if e["labels"]["alertname"] == alertname and self._match(e["labels"], want)]
+
+    def firing(self, alertname, **want):
+        return [e for e in self.find(alertname, **want) if e["firing"] is not None and e["resolved"] is None
+                and frozenset(e["labels"].items()) in self.active]
+
+    def still_active(self, alertname, **want):
+        return [e for e in self.find(alertname, **want) if frozenset(e["labels"].items()) in self.active]
+
+
+# ------------------------------------------------------------------ the scenario
+
+class Scenario:
+    def __init__(self, stack_env, prometheus, tmp):
+        self.stack_env, self.prom, self.tmp = stack_env, prometheus, tmp
+        self.cdc = _pipeline_class()
+        self.p = self.cdc.Pipeline(stack_env, tmp)
+        self.stack_cmd_env = dict(self.p.env)   # for scripts/stack
+        # every generator run gets its --metrics-port explicitly; none serves metrics by inheriting the variable
+        self.p.env["THELOOK_METRICS_PORT"] = ""
+        self.t0 = time.monotonic()
+        self.timeline = Timeline(self.t0)
+        self.marks = {}             # what happened when (seconds since t0)
+        self.figures = {}
+        self.own_job = False
+        self.jobs_before = {}       # jid -> name of every job RUNNING before the TaskManager was killed
+        self.overload = self.low = self.tm_restart = None
+        self.paused = self.killed = False
+
+    def now(self):
+        return round(time.monotonic() - self.t0, 1)
+
+    def mark(self, what, detail=""):
+        self.marks[what] = self.now()
+        log(f"{self.now():6.1f}s {what}{detail}")
+
+    # --- the parts of the stack
+    def flink_jobs(self):
+        return requests.get(f"{self.stack_env['FLINK_URL']}/jobs/overview", timeout=10).json()["jobs"]
+
+    def jobs_all_running(self):
+        jobs = {j["jid"]: j for j in self.flink_jobs()}
+
+        def all_tasks_running(job):
+            tasks = job["tasks"]
+            return job["state"] == "RUNNING" and tasks["running"] + tasks.get("finished", 0) == tasks["total"]
+        return all(jid in jobs and all_tasks_running(jobs[jid]) for jid in self.jobs_before)
+
+    def taskmanager_pid(self):
+        out = subprocess.run([str(STACK), "status"], env=self.stack_cmd_env, capture_output=True, text=True,
+                             timeout=60).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) > 2 and parts[0] == "taskmanager" and parts[1] == "running" and parts[2].isdigit():
+                return int(parts[2])
+        return None
+
+    def connect(self, method, path):
+        r = requests.request(method, f"{self.stack_env['CONNECT_URL']}/connectors/{self.p.name}{path}", timeout=30)
+        r.raise_for_status()
+        return r
+
+    def generator(self, qps, *extra):
+        return self.p.generator("--avg-qps", qps, "--max_iter", -1, "--no-create-topic", "--metrics-port",
+                                self.metrics_port, "--metrics-address", self.metrics_host, *extra, background=True)
+
+    @staticmethod
+    def stop(proc, timeout=60):
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def wait(self, what, condition, deadline_s):
+        deadline = time.monotonic() + deadline_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {deadline_s} s")
+            time.sleep(POLL_S)
+
+    # --- before the faults
+    def check_prerequisites(self):
+        loaded, wanted = self.prom.loaded_rules(), file_rules()
+        assert loaded == wanted, (
+            "the stack's Prometheus runs other alert rules than observability/prometheus/alerts.yml (loaded at its "
+            "start): restart it with `scripts/stack restart prometheus`\nloaded: "
+            f"{[r[0] for r in loaded]}\nfile:   {[r[0] for r in wanted]}")
+        host, port = self.prom.generator_target()
+        if host not in ("127.0.0.1", "localhost"):
+            pytest.skip(f"the stack's Prometheus scrapes the generator at {host}:{port}, not on this machine")
+        self.metrics_host, self.metrics_port = "127.0.0.1", port
+        with socket.socket() as s:
+            if s.connect_ex((self.metrics_host, port)) == 0:
+                pytest.skip(f"something already serves on {host}:{port}, where the stack's Prometheus scrapes a "
+                            "generator (a demo's generator?): this test runs its own generator there")
+        assert self.taskmanager_pid(), "scripts/stack status shows no running taskmanager"
+        # (the connector alerts concern this test's own connector, the Flink ones the jobs' series above 0, which
+        # setup() waits for; the generator alert needs no generator behind schedule already)
+        self.timeline.update(self.prom.alerts())
+        assert not self.timeline.still_active("GeneratorBehindSchedule"), \
+            "GeneratorBehindSchedule is active before the test"
+
+    def setup(self):
+        p = self.p
+        log(f"pipeline schema={p.schema} prefix={p.prefix} connector={p.name} slot={p.slot}; generator metrics on "
+            f"{self.metrics_host}:{self.metrics_port}")
+        # the tables, the reference data and the topics, then a few visits
+        p.generator("--if_exists", "replace", "--seed", 5, "--max_iter", 20, "--avg-qps", 0, timeout=SETUP_DEADLINE_S)
+        self.mark("schema ready")
+        register = subprocess.Popen(
+            [sys.executable, str(self.cdc.REGISTER), "--name", p.name, "--schema", p.schema, "--topic-prefix",
+             p.prefix, "--slot", p.slot, "--publication", p.publication, "--timeout", "180"],
+            env=p.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.jobs_before = {j["jid"]: j["name"] for j in self.flink_jobs() if j["state"] == "RUNNING"}
+        if not self.jobs_before:
+            self.own_job = True
+            res = subprocess.run([sys.executable, str(SUBMIT), "--topic-prefix", p.prefix, "--schema", p.schema,
+                                  "--job", FLINK_JOB], env=p.env, capture_output=True, text=True,
+                                 timeout=SETUP_DEADLINE_S)
+            assert res.returncode == 0, f"submit-flink-jobs exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+            self.jobs_before = {j["jid"]: j["name"] for j in self.flink_jobs()
+                                if j["state"] == "RUNNING" and j["name"].startswith(p.prefix + ".")}
+            self.mark("own Flink job submitted", f": {list(self.jobs_before.values())}")
+        # every job runs all its tasks, and Prometheus has seen it (the alert's series above 0)
+        ids = "|".join(self.jobs_before)
+        self.wait("the Flink jobs running all their tasks", lambda: self.jobs_all_running() and len(self.prom.query(
+            f'flink_jobmanager_job_allSubTasksRunningOrFinishedTime{{job_id=~"{ids}"}} > 0')) == len(self.jobs_before),
+            SETUP_DEADLINE_S)
+        self.restarts_before = {r["metric"]["job_id"]: float(r["value"][1]) for r in self.prom.query(
+            f'flink_jobmanager_job_numRestarts{{job_id=~"{ids}"}}')}
+        pid = self.taskmanager_pid()
+        self.killed = True
+        os.kill(pid, signal.SIGKILL)
+        self.mark("TaskManager killed", f" (pid {pid}); jobs running before: {sorted(self.jobs_before.values())}")
+        out, _ = register.communicate(timeout=SETUP_DEADLINE_S)
+        assert register.returncode == 0, f"register-connector exited {register.returncode}:\n{out[-3000:]}"
+        self.wait("the connector streaming (debezium_streaming_connected 1 in Prometheus)", lambda: self.prom.value(
+            f'debezium_streaming_connected{{name="{p.prefix}"}}') == 1, SETUP_DEADLINE_S)
+        self.wait("the connector and its task running in Prometheus", lambda: len(self.prom.query(
+            f'kafka_connect_connector_status{{connector="{p.name}",status="running"}} or '
+            f'kafka_connect_task_status{{connector="{p.name}",status="running"}}')) == 2, SETUP_DEADLINE_S)
+        self.mark("connector streaming")
+
+    # --- the faults and the recoveries
+    def lsn(self):
+        return int(self.p.sql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")[0][0])
+
+    def run(self):
+        self.check_prerequisites()
+        self.setup()
+        p = self.p
+        self.connect("PUT", "/pause")
+        self.paused = True
+        self.wal_at_pause = self.lsn()
+        self.mark("connector paused")
+        self.overload = self.generator(OVERLOAD_QPS, "--seed", 6)
+        self.mark("overload generator started", f" ({OVERLOAD_QPS} visits/s asked)")
+        states = {"generator": "faulty", "connector": "faulty", "flink": "faulty"}
+        t_fault = {"generator": self.marks["connector paused"], "connector": self.marks["connector paused"],
+                   "flink": self.marks["TaskManager killed"]}
+        t_recover = {}
+        while any(s in ("faulty", "recovering") for s in states.values()):
+            self.timeline.update(self.prom.alerts())
+            now = self.now()
+            for proc, what in ((self.overload, "overload generator"), (self.low, "low-rate generator")):
+                if proc is not None and proc.poll() not in (None, 0):
+                    raise AssertionError(f"the {what} exited {proc.returncode}:\n"
+                                         f"{Path(proc.log_path).read_text()[-3000:]}")
+            # the generator: behind its schedule -> a run it keeps up with
+            if states["generator"] == "faulty":
+                fired = self.timeline.firing("GeneratorBehindSchedule")
+                if fired or now - t_fault["generator"] > FIRE_DEADLINE_S:
+                    self.stop(self.overload)
+                    self.figures["overload visits/s"] = self.achieved(self.overload)
+                    self.low = self.generator(LOW_QPS, "--seed", 7)
+                    states["generator"], t_recover["generator"] = "recovering", self.now()
+                    self.mark("generator recovered", f": GeneratorBehindSchedule {'fired' if fired else 'DID NOT FIRE'}"
+                              f"; generator now at {LOW_QPS} visits/s")
+            elif states["generator"] == "recovering":
+                if not self.timeline.still_active("GeneratorBehindSchedule"):
+                    states["generator"] = "done"
+                    self.mark("generator alert clear")
+                elif now - t_recover["generator"] > CLEAR_DEADLINE_S:
+                    states["generator"] = "stuck"
+            # the connector: paused -> resumed
+            if states["connector"] == "faulty":
+                fired = (self.timeline.firing("KafkaConnectNotRunning", connector=p.name, task=None)
+                         and self.timeline.firing("KafkaConnectNotRunning", connector=p.name, task="0")
+                         and self.timeline.firing("DebeziumNoChangeEvents", name=p.prefix))
+                if fired or now - t_fault["connector"] > FIRE_DEADLINE_S:
+                    self.figures["retained WAL of the paused slot, max (MiB)"] = round((self.prom.value(
+                        f'max_over_time(pg_replication_slot_retained_wal_bytes{{slot_name="{p.slot}"}}[5m])') or 0)
+                        / 2 ** 20, 1)
+                    wal = self.lsn() - self.wal_at_pause
+                    self.figures["WAL written during the pause (MiB)"] = round(wal / 2 ** 20, 1)
+                    self.figures["pause (s)"] = round(now - t_fault["connector"], 1)
+                    self.connect("PUT", "/resume")
+                    self.paused = False
+                    states["connector"], t_recover["connector"] = "recovering", self.now()
+                    self.mark("connector resumed", f": connector alerts {'fired' if fired else 'DID NOT ALL FIRE'}")
+            elif states["connector"] == "recovering":
+                if not (self.timeline.still_active("KafkaConnectNotRunning", connector=p.name)
+                        or self.timeline.still_active("DebeziumNoChangeEvents", name=p.prefix)):
+                    states["connector"] = "done"
+                    self.mark("connector alerts clear")
+                elif now - t_recover["connector"] > CLEAR_DEADLINE_S:
+                    states["connector"] = "stuck"
+            # Flink: TaskManager killed -> started again
+            if states["flink"] == "faulty":
+                fired = all(self.timeline.firing("FlinkJobNotRunning", job_id=jid) for jid in self.jobs_before)
+                if fired or now - t_fault["flink"] > FIRE_DEADLINE_S:
+                    self.restarts_down = {r["metric"]["job_id"]: float(r["value"][1]) for r in self.prom.query(
+                        f'flink_jobmanager_job_numRestarts{{job_id=~"{"|".join(self.jobs_before)}"}}')}
+                    # (`restart` of a running TaskManager would stop it first: only start one that is not running)
+                    running = self.taskmanager_pid()
+                    self.tm_restart = subprocess.Popen(["true"] if running else [str(STACK), "restart", "taskmanager"],
+                                                       env=self.stack_cmd_env, stdout=subprocess.PIPE,
+                                                       stderr=subprocess.STDOUT, text=True)
+                    states["flink"], t_recover["flink"] = "recovering", self.now()
+                    self.mark("TaskManager started", ": FlinkJobNotRunning "
+                              + ("fired for every job; " if fired else "DID NOT FIRE for every job; ")
+                              + ("the TaskManager is running again (started by someone else)" if running
+                                 else "scripts/stack restart taskmanager"))
+            elif states["flink"] == "recovering":
+                if self.tm_restart.poll() is not None and self.tm_restart.returncode != 0:
+                    raise AssertionError(f"scripts/stack restart taskmanager failed:\n{self.tm_restart.stdout.read()}")
+                if (self.tm_restart.poll() == 0
+                        and not any(self.timeline.still_active("FlinkJobNotRunning", job_id=jid)
+                                    for jid in self.jobs_before)
+                        and self.jobs_all_running()):
+                    self.killed = False
+                    states["flink"] = "done"
+                    self.mark("Flink alert clear", ", every job RUNNING again")
+                elif now - t_recover["flink"] > CLEAR_DEADLINE_S:
+                    states["flink"] = "stuck"
+            time.sleep(POLL_S)
+        self.states, self.t_fault, self.t_recover = states, t_fault, t_recover
+        self.mark("scenario over")
+
+    @staticmethod
+    def achieved(proc):
+        out = Path(proc.log_path).read_text()
+        rates = re.findall(r"achieved ([\d.]+)/s", out)
+        return float(rates[-1]) if rates else None
+
+    # --- leave the stack as found
+    def restore(self):
+        for proc in (self.overload, self.low):
+            self.stop(proc)
+        if self.paused:
+            try:
+                self.connect("PUT", "/resume")
+            except requests.RequestException as err:
+                log(f"restore: resume failed: {err}")
+        if self.tm_restart is not None and self.tm_restart.poll() is None:
+            self.tm_restart.wait(300)
+        if self.killed and not self.taskmanager_pid():
+            res = subprocess.run([str(STACK), "restart", "taskmanager"], env=self.stack_cmd_env, capture_output=True,
+                                 text=True, timeout=300)
+            log(f"restore: scripts/stack restart taskmanager exited {res.returncode}")
+        if self.jobs_before and not self.own_job:
+            try:
+                self.wait("every Flink job that ran before RUNNING again", self.jobs_all_running, 240)
+            except AssertionError as err:
+                log(f"restore: {err}")
+        if self.own_job:
+            res = subprocess.run([sys.executable, str(SUBMIT), "--topic-prefix", self.p.prefix, "--schema",
+                                  self.p.schema, "--cancel"], env=self.p.env, capture_output=True, text=True,
+                                 timeout=300)
+            log(f"restore: own Flink job cancelled (exit {res.returncode})")
+        self.p.cleanup()
+
+    def summary(self):
+        lines = []
+        fault = getattr(self, "t_fault", {})
+        recover = getattr(self, "t_recover", {})
+        for e in sorted(self.timeline.alerts.values(), key=lambda e: (e["labels"]["alertname"], e["pending"] or 0)):
+            name = e["labels"]["alertname"]
+            labels = {k: v for k, v in e["labels"].items() if k not in ("alertname", "instance", "job", "severity")}
+            line = f"  {name} {labels}: pending {e['pending']} s, firing {e['firing']} s, resolved {e['resolved']} s"
+            domain = next((d for prefix, d in ALERT_FAULTS if name.startswith(prefix)), None)
+            if e["firing"] is not None and domain in fault and e["firing"] >= fault[domain]:
+                line += f" (fired {e['firing'] - fault[domain]:.1f} s after the fault"
+                if e["resolved"] is not None and domain in recover:
+                    line += f", cleared {e['resolved'] - recover[domain]:.1f} s after the recovery"
+                line += ")"
+            if e["resets"]:
+                line += f", {e['resets']} pending spells without firing"
+            lines.append(line)
+        return ("alert timeline (seconds since the scenario began; faults: "
+                + ", ".join(f"{k} at {v} s" for k, v in self.marks.items()) + ")\n" + "\n".join(lines)
+                + "\nfigures: " + repr(self.figures))
+
+
+@pytest.fixture(scope="module")
+def scenario(stack_env, request, tmp_path_factory):
+    if request.config.getoption("--stack") != "local":
+        pytest.skip("kills and restarts the TaskManager with scripts/stack: local stack only")
+    assert stack_env.get("PROMETHEUS_URL"), \
+        "the stack's environment has no PROMETHEUS_URL (scripts/stack env prints it)"
+    s = Scenario(stack_env, Prometheus(stack_env["PROMETHEUS_URL"]), tmp_path_factory.mktemp("alerts"))
+    started = time.monotonic()
+    try:
+        s.run()
+    finally:
+        try:
+            s.restore()
+        finally:
+            s.figures["scenario incl. setup and cleanup (s)"] = round(time.monotonic() - started, 1)
+            log(s.summary())
+    return s
+
+
+def fired_and_cleared(s, alertname, **labels):
+    entries = s.timeline.find(alertname, **labels)
+    assert entries, f"{alertname} {labels} never became active\n{s.summary()}"
+    fired = [e for e in entries if e["firing"] is not None]
+    assert fired, f"{alertname} {labels} was pending but never fired\n{s.summary()}"
+    unresolved = [e for e in fired if e["resolved"] is None]
+    assert not unresolved, f"{alertname} {labels} did not clear after the recovery\n{s.summary()}"
+    return fired
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_paused_connector_fires_connector_and_task_not_running_then_clears(scenario):
+    s = scenario
+    assert s.states["connector"] == "done", s.summary()
+    connector = fired_and_cleared(s, "KafkaConnectNotRunning", connector=s.p.name, task=None)
+    task = fired_and_cleared(s, "KafkaConnectNotRunning", connector=s.p.name, task="0")
+    assert {e["labels"]["status"] for e in connector + task} == {"paused"}
+    assert {e["labels"]["severity"] for e in connector + task} == {"warning"}
+    for e in connector + task:
+        assert e["firing"] >= s.t_fault["connector"] + 60, "fired before its `for: 1m`"
+        assert e["resolved"] >= s.t_recover["connector"]
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_paused_connector_fires_no_change_events_while_the_generator_writes_then_clears(scenario):
+    s = scenario
+    fired = fired_and_cleared(s, "DebeziumNoChangeEvents", name=s.p.prefix)
+    for e in fired:
+        assert e["firing"] >= s.t_fault["connector"] + 60, "no events for a minute cannot be seen sooner"
+        assert e["resolved"] >= s.t_recover["connector"]
+    # the slot's WAL was held back while paused: the series the slot alerts watch moved for this slot
+    assert s.figures["retained WAL of the paused slot, max (MiB)"] > 1, s.summary()
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_killed_taskmanager_fires_flink_job_not_running_then_clears(scenario):
+    s = scenario
+    assert s.states["flink"] == "done", s.summary()
+    for jid, name in s.jobs_before.items():
+        for e in fired_and_cleared(s, "FlinkJobNotRunning", job_id=jid):
+            assert e["firing"] >= s.t_fault["flink"] + 60, "fired before its `for: 1m`"
+            assert e["resolved"] >= s.t_recover["flink"], f"{name} cleared before the TaskManager was started"
+    assert s.jobs_all_running()
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_taskmanager_down_fires_flink_job_restarting(scenario):
+    """Without a TaskManager the jobs fail and restart every 10 s: three restarts within 10 minutes fire
+    FlinkJobRestarting. It clears when they leave its 10-minute window; the test does not wait for that."""
+    s = scenario
+    for jid, name in s.jobs_before.items():
+        restarts = s.restarts_down.get(jid, 0) - s.restarts_before.get(jid, 0)
+        assert restarts >= 3, f"{name}: {restarts:.0f} restarts while the TaskManager was down\n{s.summary()}"
+        assert [e for e in s.timeline.find("FlinkJobRestarting", job_id=jid) if e["firing"] is not None], s.summary()
+    s.figures["restarts while the TaskManager was down"] = {
+        s.jobs_before[j]: s.restarts_down.get(j, 0) - s.restarts_before.get(j, 0) for j in s.jobs_before}
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_overloaded_generator_fires_behind_schedule_then_clears(scenario):
+    s = scenario
+    assert s.states["generator"] == "done", s.summary()
+    for e in fired_and_cleared(s, "GeneratorBehindSchedule"):
+        assert e["firing"] >= s.t_fault["generator"] + 30, "fired before its `for: 30s`"
+        assert e["resolved"] >= s.t_recover["generator"]
