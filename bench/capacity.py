@@ -334,9 +334,10 @@ class Capacity:
         say("schema and catalogue loaded; registering the connector (initial snapshot)")
         self.run([sys.executable, ROOT / "scripts" / "register-connector", "--name", self.connector,
                   "--schema", self.schema, "--topic-prefix", self.prefix, "--slot", self.slot,
-                  "--publication", self.pub, "--wait-snapshot", "--timeout", "600"])
+                  "--publication", self.pub, "--wait-snapshot", "--timeout", "600",
+                  *(["--file", self.args.connector_file] if self.args.connector_file else [])])
         say("snapshot done; submitting the five Flink jobs")
-        self.run(self.submit())
+        self.run(self.submit(*(["--sql-dir", self.args.sql_dir] if self.args.sql_dir else [])))
         self.result_topics = [f"{self.prefix}.analytics.funnel_per_minute", f"{self.prefix}.analytics.revenue_per_minute"]
         self.probe_conn = self.pg()
         cur = self.probe_conn.cursor()
@@ -562,6 +563,9 @@ class Capacity:
         r["cpu"] = cores_used(cpu0, cpu1, dt)
         r["machine"] = (m1[0] - m0[0]) / max(1, m1[1] - m0[1]) * os.cpu_count()
         r["bottleneck"] = bottleneck({k: v for k, v in r["cpu"].items() if k != "bench"})
+        r["others"] = max(0.0, r["machine"] - sum(r["cpu"].values()))    # other stacks and tests on the machine
+        pipeline = sum(r["cpu"].get(k, 0.0) for k in ("kafka", "connect", "taskmanager"))
+        r["us_per_change"] = pipeline / r["rows"] * 1e6 if r["rows"] else None   # CPU of the CDC + Flink path
         P, conn, pre = self.prom, self.connector, self.prefix
         jobs = f'job_name=~"{pre}_analytics_.*"'        # the reporter writes the job's dots as underscores
         written = P.range(f'sum(kafka_connect_source_task_records_write_total{{connector="{conn}"}})', t0, t1)
@@ -675,22 +679,25 @@ def step_line(r):
             f"pending records {fmt(fl and fl[0], '.0f')}->{fmt(fl and fl[1], '.0f')} kept up {yn(r['flink_ok'])}, "
             f"busiest task {fmt(r['flink_busy'], '.0f')} ms/s busy {fmt(r['flink_bp'], '.0f')} ms/s backpressured "
             f"({r['flink_busiest'] or '-'}) | slot WAL max {fmt(r['wal_max'] and r['wal_max'] / 2**20, '.1f')} MiB | "
-            f"cores: machine {r['machine']:.2f}, {cpu} | bottleneck {r['bottleneck']} | load {r['load']:.1f} | "
+            f"cores: machine {r['machine']:.2f} (others {r['others']:.2f}), {cpu}; kafka+connect+taskmanager "
+            f"{fmt(r['us_per_change'], '.0f')} CPU µs per change | bottleneck {r['bottleneck']} | load {r['load']:.1f} | "
             f"{'SUSTAINED' if r['ok'] else 'NOT sustained'}")
 
 
 def final_table(rows, args):
     print()
     print(f"Capacity, {os.cpu_count()} cores, step {args.step_seconds:g} s after {args.warmup:g} s warm-up "
-          f"(latencies in s; WAL in MiB; cores = CPU seconds per second)")
+          f"(latencies in s; WAL in MiB; µs/chg = CPU of kafka+connect+taskmanager per change written;"
+          f" cores = CPU seconds per second)")
     h = (f"{'target':>6} {'visits/s':>8} {'rows/s':>7} {'events/s':>8} {'dbz p50':>7} {'dbz p99':>7} {'fl p50':>6} "
-         f"{'fl p99':>6} {'slotWAL':>7} {'dbz up':>6} {'fl up':>5} {'flink busy':>10} {'bottleneck':>12} "
+         f"{'fl p99':>6} {'slotWAL':>7} {'µs/chg':>6} {'dbz up':>6} {'fl up':>5} {'flink busy':>10} {'bottleneck':>12} "
          f"{'load':>5} {'sustained':>9}")
     print(h)
     for r in rows:
         print(f"{r['target']:>6g} {r['visits']:>8.0f} {r['rows']:>7.0f} {fmt(r['events'], '.0f'):>8} "
               f"{fmt(r['dbz_p50'], '.3f'):>7} {fmt(r['dbz_p99'], '.3f'):>7} {fmt(r['fl_p50'], '.2f'):>6} "
               f"{fmt(r['fl_p99'], '.2f'):>6} {fmt(r['wal_max'] and r['wal_max'] / 2**20, '.1f'):>7} "
+              f"{fmt(r['us_per_change'], '.0f'):>6} "
               f"{yn(r['dbz_ok']):>6} {yn(r['flink_ok']):>5} {fmt(r['flink_busy'], '.0f'):>10} "
               f"{r['bottleneck'] or '-':>12} {r['load']:>5.1f} {'yes' if r['ok'] else 'NO':>9}")
     names = []
@@ -698,9 +705,10 @@ def final_table(rows, args):
         names += [n for n in sorted(r["cpu"], key=lambda k: -r["cpu"][k]) if n not in names]
     print()
     print("CPU per process (cores)")
-    print(f"{'target':>6} {'machine':>7} " + " ".join(f"{n[:11]:>11}" for n in names))
+    print(f"{'target':>6} {'machine':>7} {'others':>6} " + " ".join(f"{n[:11]:>11}" for n in names))
     for r in rows:
-        print(f"{r['target']:>6g} {r['machine']:>7.2f} " + " ".join(f"{r['cpu'].get(n, 0):>11.2f}" for n in names))
+        print(f"{r['target']:>6g} {r['machine']:>7.2f} {r['others']:>6.2f} "
+              + " ".join(f"{r['cpu'].get(n, 0):>11.2f}" for n in names))
     print()
     good = [r for r in rows if r["ok"]]
     if good:
@@ -720,7 +728,10 @@ def final_table(rows, args):
         if bad["flink_ok"] is False:
             why.append("Flink fell behind")
         print(f"ceiling: at {bad['target']:g} visits/s {', '.join(why)}; busiest process {bad['bottleneck']} "
-              f"({bad['cpu'][bad['bottleneck']]:.2f} cores), machine {bad['machine']:.2f} of {os.cpu_count()} cores")
+              f"({bad['cpu'][bad['bottleneck']]:.2f} cores), machine {bad['machine']:.2f} of {os.cpu_count()} cores "
+              f"busy, {bad['others']:.2f} of them by processes outside this stack"
+              + (" (the machine is saturated: CPU, not one stage, is the limit)"
+                 if bad["machine"] > 0.9 * os.cpu_count() else ""))
     else:
         print("ceiling: not reached by the steps run (add higher --steps)")
     goal = next((r for r in rows if r["target"] == GOAL[0]), None)
@@ -741,6 +752,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help=f"a short run for development: steps {QUICK_STEPS}, 20 s each")
     p.add_argument("--no-stop", action="store_true", help="run every step even after one that was not sustained")
     p.add_argument("--keep", action="store_true", help="keep the schema, topics, connector, slot and jobs")
+    p.add_argument("--connector-file", help="connector JSON to measure (default: connectors/thelook-postgres.json); "
+                                            "to compare a candidate setting with the shared one")
+    p.add_argument("--sql-dir", help="Flink SQL folder to measure (default: flink/), as --connector-file")
     args = p.parse_args(argv)
     try:
         steps = [float(s) for s in (args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)).split(",") if s.strip()]
@@ -763,6 +777,16 @@ def main(argv=None):
     load = os.getloadavg()
     say(f"steps {', '.join(f'{s:g}' for s in steps)} visits/s, {args.step_seconds:g} s each after {args.warmup:g} s "
         f"warm-up; {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    conn_file = Path(args.connector_file or ROOT / "connectors" / "thelook-postgres.json")
+    try:
+        cfg = json.loads(conn_file.read_text())["config"]
+    except (OSError, ValueError, KeyError) as e:
+        print(f"capacity: error: cannot read the connector JSON {conn_file}: {e}", file=sys.stderr)
+        return 2
+    tuned = {k: v for k, v in cfg.items() if k.startswith("producer.override.") or k in
+             ("max.batch.size", "max.queue.size", "poll.interval.ms")}
+    say(f"connector {conn_file} ({', '.join(f'{k}={v}' for k, v in tuned.items())}), "
+        f"Flink SQL {args.sql_dir or ROOT / 'flink'}")
     cap = Capacity(env, args)
     rows = []
     try:
