@@ -96,7 +96,7 @@ def expected_targets():
 
 @pytest.fixture(scope="module")
 def prometheus(stack_env):
-    url = stack_env.get("PROMETHEUS_URL") or os.environ.get("PROMETHEUS_URL")
+    url = stack_env.get("PROMETHEUS_URL")
     assert url, "the stack's environment has no PROMETHEUS_URL (scripts/stack env prints it)"
     try:
         requests.get(f"{url}/-/ready", timeout=10).raise_for_status()
