@@ -50,8 +50,9 @@ def is_one_shot(service):
 
 
 def split_services(project):
-    """(long-running, one-shots, one-shots no service waits for), each sorted by name."""
-    services = project["services"]
+    """(long-running, one-shots, one-shots no service waits for), each sorted by name; the services of an
+    optional profile (grafana) are not part of the default stack that `up` starts."""
+    services = {n: s for n, s in project["services"].items() if not s.get("profiles")}
     long_running = sorted(n for n, s in services.items() if not is_one_shot(s))
     one_shots = sorted(n for n, s in services.items() if is_one_shot(s))
     awaited = {dep for s in services.values() for dep in (s.get("depends_on") or {})}

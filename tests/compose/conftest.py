@@ -144,12 +144,18 @@ class ModelLoad:
         self.model = json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
-def load_model(binary, compose_file=None, env_file=None, name="thelook", env=None):
+# compose.yaml's optional profiles: the tests check their services too (docker compose --profile observability)
+PROFILES = ("observability",)
+
+
+def load_model(binary, compose_file=None, env_file=None, name="thelook", env=None, profiles=PROFILES):
     """compose.yaml (or `compose_file`) as Docker Compose v2 resolves it, with the repository as the
     project directory (relative paths resolve as for the real file) and only `env_file` (default .env)
-    plus `env` for interpolation."""
+    plus `env` for interpolation; the services of `profiles` included."""
     cmd = [str(binary), "-project-directory", str(ROOT), "-f", str(compose_file or COMPOSE_FILE),
            "-env-file", str(env_file or ENV_FILE)]
+    for profile in profiles:
+        cmd += ["-profile", profile]
     if name:
         cmd += ["-p", name]
     proc = subprocess.run([*offline_prefix(), *cmd], env=dict(clean_env(), **(env or {})),

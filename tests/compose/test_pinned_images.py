@@ -20,7 +20,8 @@ def expected_images(pins):
                    f"quay.io/debezium/connect:{pins['DEBEZIUM_VERSION']}", flink,
                    f"maven:{pins['MAVEN_IMAGE_TAG']}", f"python:{pins['PYTHON_IMAGE_TAG']}",
                    f"prom/prometheus:{pins['PROMETHEUS_VERSION']}",
-                   f"quay.io/prometheuscommunity/postgres-exporter:{pins['POSTGRES_EXPORTER_VERSION']}"})
+                   f"quay.io/prometheuscommunity/postgres-exporter:{pins['POSTGRES_EXPORTER_VERSION']}",
+                   f"grafana/grafana:{pins['GRAFANA_VERSION']}"})
 
 
 def test_finds_every_pulled_image_and_the_generators_base(pinned, resolved, env_pins):

@@ -17,6 +17,7 @@ PINNED_IMAGES = {
     "maven": "${MAVEN_IMAGE_TAG}",
     "prom/prometheus": "${PROMETHEUS_VERSION}",
     "quay.io/prometheuscommunity/postgres-exporter": "${POSTGRES_EXPORTER_VERSION}",
+    "grafana/grafana": "${GRAFANA_VERSION}",
 }
 # Dependencies whose versions .env pins (the pom must take them as -D properties).
 PINNED_GROUPS = ("org.apache.kafka", "io.debezium", "org.apache.flink", "org.apache.logging.log4j")

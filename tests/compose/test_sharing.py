@@ -206,7 +206,8 @@ def test_restart_policies(services, tools):
 def test_data_lives_in_named_volumes(compose, services):
     declared = set(compose.get("volumes", {}))
     allowed_binds = {"./scripts", "./connectors", "./flink", "./scripts/maven", "./observability/jmx-exporter",
-                     "./observability/flink", "./observability/postgres-exporter", "./observability/prometheus"}
+                     "./observability/flink", "./observability/postgres-exporter", "./observability/prometheus",
+                     "./observability/grafana/provisioning", "./observability/grafana/dashboards"}
     for name, svc in services.items():
         for vol in svc.get("volumes", []):
             if isinstance(vol, dict) and vol.get("type") == "tmpfs":

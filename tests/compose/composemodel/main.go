@@ -29,11 +29,12 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
-	var files, envFiles list
+	var files, envFiles, profiles list
 	dir := flag.String("project-directory", "", "project directory (default: the compose file's folder)")
 	name := flag.String("p", "", "project name (default: COMPOSE_PROJECT_NAME, else the folder's name)")
 	flag.Var(&files, "f", "compose file (repeatable; default: compose.yaml in the project directory)")
 	flag.Var(&envFiles, "env-file", "env file (repeatable; default: .env in the project directory)")
+	flag.Var(&profiles, "profile", "enable this profile's services too (repeatable), like docker compose --profile")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail(fmt.Errorf("unexpected argument %q", flag.Arg(0)))
@@ -49,6 +50,7 @@ func main() {
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithName(*name),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		fail(err)
