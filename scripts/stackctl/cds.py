@@ -20,7 +20,7 @@ def _name(lay, service, jvm_options):
     return f"{service}-{key}.jsa"
 
 
-def jvm_flags(lay, service, jvm_options=()):
+def jvm_flags(lay, service, jvm_options=(), java_agent=False):
     # the JVM's cds log lines (classes it skips while dumping) are noise in the service logs
     shared = cache_dir() / "cds" / _name(lay, service, jvm_options)
     if shared.exists():
@@ -29,7 +29,11 @@ def jvm_flags(lay, service, jvm_options=()):
         return []
     local = lay.data / "cds" / _name(lay, service, jvm_options)
     local.parent.mkdir(parents=True, exist_ok=True)
-    return [f"-XX:ArchiveClassesAtExit={local}", "-Xlog:cds*=off"]
+    # A JVM with a Java agent (the JMX exporter in Kafka and Connect) refuses to start when asked to dump an
+    # archive unless this diagnostic switch allows it. The JMX exporter changes no classes; the JVMs that map
+    # the archive later print one warning line at start ("created with AllowArchivingWithJavaAgent").
+    agent = ["-XX:+UnlockDiagnosticVMOptions", "-XX:+AllowArchivingWithJavaAgent"] if java_agent else []
+    return [f"-XX:ArchiveClassesAtExit={local}", *agent, "-Xlog:cds*=off"]
 
 
 def discard(data, service):

@@ -345,7 +345,7 @@ def definitions(lay, ports, pg_env, pins):
         # the class archive is keyed by the agent jar (not its port): the agent's classes are in it
         agent = observability.jmx_agent_flag(lay.jars, pins, name, metrics_port)
         archive_key = [*JVM_COMMON.split(), agent.split("=", 1)[0]]
-        return [java, *heap.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, name, archive_key), agent,
+        return [java, *heap.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, name, archive_key, java_agent=True), agent,
                 log4j, "-cp", classpath]
     flink_env = {"JAVA_HOME": str(lay.java), "FLINK_CONF_DIR": str(lay.data / "flink" / "conf"),
                  "FLINK_LOG_DIR": str(lay.logs / "flink"), "FLINK_PID_DIR": str(lay.run),
