@@ -16,7 +16,9 @@ but run one after the other they would take about five minutes):
   stack's Prometheus scrapes a generator: GeneratorBehindSchedule; once it fires, the generator is stopped
   and one at 5 visits/s takes its place (it also keeps "the generator writes" true for the pause above).
 
-The replication-slot alerts (retained WAL above 512 MiB, wal_status not reserved) are not fired here: in the
+The paused connector's slot stops confirming while the generator writes: PostgresSlotNotConfirming (more
+than one WAL segment behind for a whole minute) fires with the connector alerts and clears after the resume.
+The other replication-slot alerts (retained WAL above 512 MiB, wal_status not reserved) are not fired here: in the
 minute and a half of the pause the slot holds back what the generator writes meanwhile, 26-94 MiB in the
 measured runs (1-2 MiB of WAL a second on the loaded 2-core machine; flat out on an idle one about 6 MiB/s,
 85 s to 512 MiB, 170 s to max_wal_size's 1 GB where wal_status leaves reserved). Lowering the thresholds for
@@ -351,7 +353,8 @@ class Scenario:
             if states["connector"] == "faulty":
                 fired = (self.timeline.firing("KafkaConnectNotRunning", connector=p.name, task=None)
                          and self.timeline.firing("KafkaConnectNotRunning", connector=p.name, task="0")
-                         and self.timeline.firing("DebeziumNoChangeEvents", name=p.prefix))
+                         and self.timeline.firing("DebeziumNoChangeEvents", name=p.prefix)
+                         and self.timeline.firing("PostgresSlotNotConfirming", slot_name=p.slot))
                 if fired or now - t_fault["connector"] > FIRE_DEADLINE_S:
                     self.figures["retained WAL of the paused slot, max (MiB)"] = round((self.prom.value(
                         f'max_over_time(pg_replication_slot_retained_wal_bytes{{slot_name="{p.slot}"}}[5m])') or 0)
@@ -365,7 +368,8 @@ class Scenario:
                     self.mark("connector resumed", f": connector alerts {'fired' if fired else 'DID NOT ALL FIRE'}")
             elif states["connector"] == "recovering":
                 if not (self.timeline.still_active("KafkaConnectNotRunning", connector=p.name)
-                        or self.timeline.still_active("DebeziumNoChangeEvents", name=p.prefix)):
+                        or self.timeline.still_active("DebeziumNoChangeEvents", name=p.prefix)
+                        or self.timeline.still_active("PostgresSlotNotConfirming", slot_name=p.slot)):
                     states["connector"] = "done"
                     self.mark("connector alerts clear")
                 elif now - t_recover["connector"] > CLEAR_DEADLINE_S:
@@ -508,6 +512,18 @@ def test_paused_connector_fires_no_change_events_while_the_generator_writes_then
         assert e["resolved"] >= s.t_recover["connector"]
     # the slot's WAL was held back while paused: the series the slot alerts watch moved for this slot
     assert s.figures["retained WAL of the paused slot, max (MiB)"] > 1, s.summary()
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_paused_connector_fires_slot_not_confirming_then_clears(scenario):
+    """The paused connector's slot stops confirming while the generator writes: more than one WAL segment
+    (16 MiB) behind for a whole minute fires PostgresSlotNotConfirming (its threshold as in the file)."""
+    s = scenario
+    fired = fired_and_cleared(s, "PostgresSlotNotConfirming", slot_name=s.p.slot)
+    for e in fired:
+        assert e["firing"] >= s.t_fault["connector"] + 60, "a minute of lag cannot be seen sooner"
+        assert e["resolved"] >= s.t_recover["connector"]
+    assert s.figures["WAL written during the pause (MiB)"] > 16, s.summary()
 
 
 @pytest.mark.timeout(SCENARIO_TIMEOUT_S)
