@@ -12,9 +12,13 @@ One run measures, on the same database:
   3. rate accuracy at 1, 10, 100 and 500 visits/s over a window: achieved vs target, and achieved
      vs the generator's own seeded schedule (the part pacing controls);
   4. resident memory of the generator over a long flat-out run (VmRSS sampled from /proc);
-  5. bulk history (--backfill-days): rows/s written with COPY, and rows per CPU-second.
+  5. bulk history (--backfill-days): rows/s written with COPY, and rows per CPU-second;
+  6. the cost of --metrics-port: flat-out windows of the same length with and without it, alternating
+     (which one goes first changes every round), the metrics scraped every 5 s as Prometheus does;
+     visits/s, client and PostgreSQL CPU per visit of each. Windows of equal length keep the shop's
+     lifecycle work (which follows shop time) alike in both.
 Usage: source scripts/bootstrap && python bench/generator.py [--quick]
-Full run about 11 minutes, --quick about 3. Schemas bench_gen, bench_base, bench_rate and bench_backfill (--prefix) are dropped at the end.
+Full run about 14 minutes, --quick about 4. Schemas bench_gen, bench_base, bench_rate, bench_backfill and bench_metrics (--prefix) are dropped at the end.
 """
 import argparse
 import json
@@ -24,8 +28,11 @@ import resource
 import shutil
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import time
+import urllib.request
 
 import psycopg2
 
@@ -41,7 +48,7 @@ def schema(kind):
 
 
 def all_schemas():
-    return [schema(k) for k in ("gen", "base", "rate", "backfill")]
+    return [schema(k) for k in ("gen", "base", "rate", "backfill", "metrics")]
 SEED = 1
 
 
@@ -143,6 +150,64 @@ def flat_out(workdir, seconds, if_exists):
             "cpu_s": run.window_cpu, "pg_cpu_s": run.window_pg_cpu}
 
 
+class Scraper:
+    """GETs http://127.0.0.1:PORT/metrics every `every` seconds in a thread, as Prometheus would."""
+
+    def __init__(self, port, every=5.0):
+        self.url, self.every, self.count, self.seconds = f"http://127.0.0.1:{port}/metrics", every, 0, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stop.wait(self.every):
+            t0 = time.perf_counter()
+            try:
+                urllib.request.urlopen(self.url, timeout=4).read()
+            except OSError:
+                continue   # not serving yet (start-up) or already gone
+            self.count += 1
+            self.seconds.append(time.perf_counter() - t0)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def metrics_cost(workdir, seconds, rounds):
+    """Flat-out windows without and with --metrics-port, alternating the order round by round."""
+    GeneratorRun(workdir, "metrics-setup", schema("metrics"), ["--if_exists", "replace", "--quiet", "--max_iter", "0"])
+    out = []
+    for k in range(rounds):
+        for on in ((False, True) if k % 2 == 0 else (True, False)):
+            extra = ["--avg-qps", "0", "--if_exists", "append", "--status-interval", "3600", "--max_iter", "-1"]
+            scraper = None
+            if on:
+                port = free_port()
+                extra += ["--metrics-port", str(port)]
+                scraper = Scraper(port)
+            try:
+                run = GeneratorRun(workdir, f"metrics-{'on' if on else 'off'}-{k + 1}", schema("metrics"), extra,
+                                   seconds=seconds)
+            finally:
+                if scraper:
+                    scraper.close()
+            s = run.summary
+            out.append({"round": k + 1, "metrics": on, "visits": s["visits"], "elapsed_s": s["elapsed_s"],
+                        "visits_per_s": s["visits"] / s["elapsed_s"], "cpu_s": run.window_cpu,
+                        "pg_cpu_s": run.window_pg_cpu, "scrapes": scraper.count if scraper else 0,
+                        "scrape_ms_p50": (1000 * sorted(scraper.seconds)[len(scraper.seconds) // 2]
+                                          if scraper and scraper.seconds else None)})
+            note(f"metrics {'on ' if on else 'off'} round {k + 1}: {out[-1]['visits_per_s']:.1f} visits/s")
+    return out
+
+
 def baseline(conn, mix, seconds, loop_class=BaselineLoop):
     # bench_base is the generator's own shop with zero visits (same DDL, indexes, foreign keys and
     # reference data), so both writers pay for the same schema.
@@ -236,7 +301,11 @@ def main(argv=None):
                    "'--synchronous-commit off' to reach more visits in the time")
     p.add_argument("--backfill-days", type=float, help="days of history for the backfill figure")
     p.add_argument("--backfill-rate", type=float, default=10.0, help="visits/s of the backfilled history")
-    p.add_argument("--skip", default="", help="comma-separated phases to skip: flat,rate,long,backfill")
+    p.add_argument("--skip", default="", help="comma-separated phases to skip: flat,rate,long,backfill,metrics")
+    p.add_argument("--metrics-seconds", type=float, help="window of each run of the metrics-cost phase "
+                                                            "(default 60, quick 20)")
+    p.add_argument("--metrics-rounds", type=int, help="rounds of the metrics-cost phase, each one run without "
+                                                        "and one with --metrics-port (default 3, quick 1)")
     p.add_argument("--prefix", default="bench", help="schema name prefix (default bench: bench_gen, ...)")
     p.add_argument("--keep-schemas", action="store_true", help="do not drop the bench schemas at the end")
     a = p.parse_args(argv)
@@ -283,6 +352,9 @@ def main(argv=None):
             results["long"] = long_run(workdir, long_s, a.long_visits, a.long_args.split())
         if "backfill" not in skip:
             results["backfill"] = backfill(workdir, bf_days, a.backfill_rate)
+        if "metrics" not in skip:
+            results["metrics"] = metrics_cost(workdir, a.metrics_seconds or (20 if a.quick else 60),
+                                              a.metrics_rounds or (1 if a.quick else 3))
     finally:
         if not a.keep_schemas:
             drop_schemas(conn, all_schemas())
@@ -353,6 +425,21 @@ def report(r, version, sync_commit, fsync):
                 f"{x['rows'] / cpu:.0f}" if gen is not None and pg is not None else "n/a"]])
         print("rows/s is wall-clock on this machine as it is now; rows per CPU-second (generator + PostgreSQL)"
               " is the load-independent figure: N dedicated cores give at most N times that.")
+    if "metrics" in r:
+        runs = r["metrics"]
+        table("6. Cost of --metrics-port (flat out, equal windows, alternating; scraped every 5 s)",
+              ["round", "metrics", "visits", "seconds", "visits/s", "client CPU us/visit", "PG CPU us/visit",
+               "scrapes", "scrape ms p50"],
+              [[x["round"], "on" if x["metrics"] else "off", x["visits"], f"{x['elapsed_s']:.1f}",
+                f"{x['visits_per_s']:.1f}", per_visit_us(x.get("cpu_s"), x["visits"]),
+                per_visit_us(x.get("pg_cpu_s"), x["visits"]), x["scrapes"],
+                "n/a" if x["scrape_ms_p50"] is None else f"{x['scrape_ms_p50']:.1f}"] for x in runs])
+        on = [x["visits_per_s"] for x in runs if x["metrics"]]
+        off = [x["visits_per_s"] for x in runs if not x["metrics"]]
+        if on and off:
+            print(f"metrics on: {sum(on) / len(on):.1f} visits/s, off: {sum(off) / len(off):.1f} visits/s "
+                  f"(ratio {sum(on) / sum(off):.3f}; per round: "
+                  + ", ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(on, off)) + ")")
 
 
 if __name__ == "__main__":
