@@ -50,6 +50,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_watch import cpu_seconds  # noqa: E402  (utime + stime from /proc, shared by the benches)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
@@ -224,15 +227,6 @@ def _children():
     return kids
 
 
-def _cpu_seconds(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def tree_cpu(roots):
     """{name: {pid: cpu seconds}} over each root's process tree (per pid, so a backend that exits is not
     counted as negative)."""
@@ -242,7 +236,7 @@ def tree_cpu(roots):
         todo, seen = [root], {}
         while todo:
             p = todo.pop()
-            c = _cpu_seconds(p)
+            c = cpu_seconds(p)
             if c is not None:
                 seen[p] = c
             todo.extend(kids.get(p, ()))
