@@ -320,13 +320,19 @@ def _values(topic_prefix, schema, bootstrap_servers, top_products_window, name):
 
 
 def submit_jobs(gateway, jobmanager, sql_dir, *, topic_prefix, schema, bootstrap_servers, top_products_window=60,
-                only=None, timeout=120.0, wait=90.0, root=None, say=quiet):
+                only=None, timeout=120.0, wait=90.0, root=None, kafka_config=None, say=quiet):
     """Submits the jobs of `sql_dir` (`only`: these names) that are not already active, then waits up
-    to `wait` seconds until each new one RUNs. `timeout`: seconds per statement; `root`: paths in
-    messages are shown relative to it. Returns a SubmitResult; raises OpsError / Failed."""
+    to `wait` seconds until each new one RUNs. Their result topics are created compacted first
+    (result_topics.py; `bootstrap_servers` must then also reach Kafka from here, as it does in both
+    ways of running the stack). `timeout`: seconds per statement; `root`: paths in messages are shown
+    relative to it. Returns a SubmitResult; raises OpsError / Failed."""
     check_values(topic_prefix, schema, bootstrap_servers, top_products_window)
     common, jobs = load_job_files(sql_dir, only)
     active = {j["name"]: j for j in list_jobs(jobmanager) if j["state"] in ACTIVE}
+    new = [job_name(topic_prefix, job) for job in jobs if job_name(topic_prefix, job) not in active]
+    if new:
+        from . import result_topics
+        result_topics.ensure(bootstrap_servers, new, kafka_config, say=say)
     result = SubmitResult()
     for job, path in jobs.items():
         name = job_name(topic_prefix, job)
