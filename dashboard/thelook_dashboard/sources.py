@@ -80,7 +80,8 @@ class Poller:
         self.health = health
         self.token = token
         self.http = requests.Session()
-        self.queries = stages.queries(settings.topic_prefix, settings.schema)
+        self.slot = None
+        self.queries = stages.queries(settings.topic_prefix, settings.schema, settings.connector)
         self.job_pattern = re.compile(rf"^{re.escape(settings.topic_prefix)}\.analytics\.[\w-]+$")
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -113,7 +114,8 @@ class Poller:
 
     def poll_once(self):
         out = {}
-        for name, fn in (("prometheus", self._prometheus), ("connect", self._connect), ("flink", self._flink),
+        # Connect first: the connector's config names the replication slot the queries filter on
+        for name, fn in (("connect", self._connect), ("prometheus", self._prometheus), ("flink", self._flink),
                          ("generator", self._generator)):
             try:
                 out.update(fn())
@@ -162,6 +164,12 @@ class Poller:
         if r.status_code >= 400:
             raise SourceDown(f"Kafka Connect answered HTTP {r.status_code}")
         body = _json(r, "Kafka Connect")
+        if self.slot is None:
+            cfg = _get(self.http, f"{base}/connectors/{self.s.connector}/config")
+            slot = _json(cfg, "Kafka Connect").get("slot.name") if cfg.status_code == 200 else None
+            if slot:
+                self.slot = slot
+                self.queries = stages.queries(self.s.topic_prefix, self.s.schema, self.s.connector, slot)
         tasks = [{"id": t.get("id"), "state": t.get("state"), "worker": t.get("worker_id"),
                   "trace": (t.get("trace") or "").strip().splitlines()[0][:300] if t.get("trace") else None}
                  for t in body.get("tasks", [])]

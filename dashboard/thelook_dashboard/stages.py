@@ -24,18 +24,19 @@ QUERIES = {
     "pg_ops": " or ".join(
         f'label_replace(sum(rate(pg_table_{col}_rows{{schema="{{schema}}"}}[{RATE}])), "op", "{op}", "", "")'
         for op, col in (("insert", "inserted"), ("update", "updated"), ("delete", "deleted"))),
-    "pg_retained": "max(pg_replication_slot_retained_wal_bytes)",
-    "pg_confirm_lag": "max(pg_replication_slot_confirmed_flush_lag_bytes)",
-    "dbz_events": f'sum(rate(debezium_streaming_events_seen_total{{op=""}}[{RATE}]))',
-    "dbz_behind": "max(debezium_streaming_milliseconds_behind_source)",
-    "dbz_connected": "min(debezium_streaming_connected)",
-    "connect_written": f"sum(rate(kafka_connect_source_task_records_write_total[{RATE}]))",
+    "pg_retained": "max(pg_replication_slot_retained_wal_bytes{slot})",
+    "pg_confirm_lag": "max(pg_replication_slot_confirmed_flush_lag_bytes{slot})",
+    "dbz_events": f'sum(rate(debezium_streaming_events_seen_total{{op="",name="{{prefix}}"}}[{RATE}]))',
+    "dbz_behind": 'max(debezium_streaming_milliseconds_behind_source{name="{prefix}"})',
+    "dbz_connected": 'min(debezium_streaming_connected{name="{prefix}"})',
+    "connect_written": f'sum(rate(kafka_connect_source_task_records_write_total{{connector="{{connector}}"}}[{RATE}]))',
     "kafka_change_in": f'sum(rate(kafka_server_topic_messages_in_total{{topic=~"{{change_topics}}"}}[{RATE}]))',
     "kafka_bytes_in": f"sum(rate(kafka_server_all_topics_bytes_in_total[{RATE}]))",
     "kafka_up": 'max(up{job="kafka"})',
-    "flink_in": f'sum(rate(flink_taskmanager_job_task_operator_numRecordsIn{{operator_name=~"Source:.*"}}[{RATE}]))',
-    "flink_lag": "max(flink_taskmanager_job_task_operator_currentEmitEventTimeLag)",
-    "flink_restarts": "sum(flink_jobmanager_job_numRestarts)",
+    "flink_in": f'sum(rate(flink_taskmanager_job_task_operator_numRecordsIn{{operator_name=~"Source:.*",'
+                f'job_name=~"{{flink_jobs}}"}}[{RATE}]))',
+    "flink_lag": 'max(flink_taskmanager_job_task_operator_currentEmitEventTimeLag{job_name=~"{flink_jobs}"})',
+    "flink_restarts": 'sum(flink_jobmanager_job_numRestarts{job_name=~"{flink_jobs}"})',
     "results_in": f'sum(rate(kafka_server_topic_messages_in_total{{topic=~"{{result_topics}}"}}[{RATE}]))',
 }
 
@@ -64,13 +65,22 @@ INSTANCE_STAGE = {"kafka": "kafka", "connect": "debezium", "jobmanager": "flink"
                   "postgres": "postgres", "generator": "generator"}
 
 
-def queries(prefix, schema):
-    """The PromQL of QUERIES for this topic prefix and schema."""
+def _quote(text):
+    """A value inside a PromQL double-quoted string (Go escapes: backslash and quote)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def queries(prefix, schema, connector="thelook-postgres", slot=None):
+    """The PromQL of QUERIES for this pipeline: its topic prefix (Debezium's metrics are named after it,
+    result topics and Flink jobs start with it), schema, connector and replication slot (None: any slot;
+    the slot is read from the connector's config once Connect answers)."""
     change = re.escape(f"{prefix}.{schema}.") + ".*"
     result = re.escape(f"{prefix}.analytics.") + ".*"
-    # PromQL strings take Go escapes: a regex backslash must be doubled inside the double quotes
-    fill = {"{change_topics}": change.replace("\\", "\\\\"), "{result_topics}": result.replace("\\", "\\\\"),
-            "{schema}": schema}
+    # Flink's reporter writes label values with every character but [A-Za-z0-9_:] replaced by "_"
+    jobs = re.sub(r"[^A-Za-z0-9_:]", "_", f"{prefix}.analytics.") + ".*"
+    fill = {"{flink_jobs}": _quote(jobs), "{change_topics}": _quote(change), "{result_topics}": _quote(result), "{schema}": _quote(schema),
+            "{prefix}": _quote(prefix), "{connector}": _quote(connector),
+            "{slot}": f'{{slot_name="{_quote(slot)}"}}' if slot else ""}
     out = {}
     for key, expr in QUERIES.items():
         for k, v in fill.items():
@@ -93,7 +103,7 @@ def _alert_entry(a):
 
 
 def _rate(label, value, unit="/s"):
-    return {"label": label, "value": value, "unit": unit}
+    return {"label": label, "value": None if value is None else round(value, 3), "unit": unit}
 
 
 def build(values, alerts, connector, flink_jobs, analytics, now, prometheus_ok, results_kafka_ok):
@@ -158,12 +168,10 @@ def build(values, alerts, connector, flink_jobs, analytics, now, prometheus_ok, 
         states = [connector.get("state")] + [t.get("state") for t in tasks]
         detail["debezium"] = f"{connector.get('name')}: {connector.get('state')}" + (
             "" if not tasks else " / task " + ", ".join(str(t.get("state")) for t in tasks))
-        if "FAILED" in states:
+        if "FAILED" in states or connector.get("state") == "NOT REGISTERED":
             own["debezium"] = "red"
         elif any(s != "RUNNING" for s in states) or not tasks:
             own["debezium"] = "amber"
-    elif connector is None and values.get("_connect_missing"):
-        own["debezium"], detail["debezium"] = "red", "connector not registered"
     if flink_jobs is not None:
         running = sum(1 for j in flink_jobs if j.get("state") == "RUNNING")
         detail["flink"] = f"{running}/{len(flink_jobs)} jobs running" if flink_jobs else "no jobs submitted"

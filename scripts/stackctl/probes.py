@@ -96,6 +96,10 @@ def prometheus(ports):
     return _get_text(ports["prometheus"], "/-/ready")[0]
 
 
+def dashboard(ports):
+    return _get_text(ports["dashboard"], "/healthz")[0]
+
+
 def port_free(port):
     """True if a server could bind 127.0.0.1:port now (no listener, no client socket holding it)."""
     with socket.socket() as sock:
@@ -117,4 +121,5 @@ def check(name, ports, pg_bin):
     if name == "postgres":
         return postgres(ports, pg_bin)
     return {"kafka": kafka, "connect": connect, "jobmanager": jobmanager, "taskmanager": taskmanager,
-            "sql-gateway": sql_gateway, "postgres-exporter": postgres_exporter, "prometheus": prometheus}[name](ports)
+            "sql-gateway": sql_gateway, "postgres-exporter": postgres_exporter, "prometheus": prometheus,
+            "dashboard": dashboard}[name](ports)

@@ -5,12 +5,13 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import artifacts, cds, observability
-from .settings import DB, StackError
+from .settings import DB, ROOT, StackError
 from .ui import say
 
 # Heaps sized for the test suite on a 2-core, 24 GB machine that may run several stack instances at
@@ -379,4 +380,31 @@ def definitions(lay, ports, pg_env, pins):
         Service("postgres-exporter", observability.postgres_exporter_command(ports),
                 env=observability.postgres_exporter_env(pg_env), after=("postgres",), timeout=60),
         Service("prometheus", observability.prometheus_command(lay.data, ports, pins), timeout=60),
+        # The live web page (dashboard/), run by the launcher's own Python (the project's venv, where
+        # scripts/bootstrap installed it). It copes with any source being down, so it waits for none. Its
+        # controls are on: it listens on 127.0.0.1 only, and only loopback clients may act; the restart
+        # controls call this launcher, for this instance (THELOOK_STACK_DIR).
+        Service("dashboard", [sys.executable, "-m", "thelook_dashboard"], env=dashboard_env(lay, ports, pg_env),
+                timeout=60),
     ]
+
+
+def dashboard_env(lay, ports, pg_env):
+    """The dashboard's settings as its environment variables (the names every tool of the project reads)."""
+    env = {
+        **pg_env, "PGHOST": "127.0.0.1", "PGPORT": str(ports["pg"]),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
+        "CONNECT_URL": f"http://127.0.0.1:{ports['connect']}", "FLINK_URL": f"http://127.0.0.1:{ports['flink']}",
+        "FLINK_SQL_GATEWAY_URL": f"http://127.0.0.1:{ports['sql_gateway']}",
+        "PROMETHEUS_URL": f"http://127.0.0.1:{ports['prometheus']}",
+        "GENERATOR_URL": f"http://127.0.0.1:{ports['generator_metrics']}",
+        "THELOOK_DASHBOARD_ADDRESS": "127.0.0.1", "THELOOK_DASHBOARD_PORT": str(ports["dashboard"]),
+        "THELOOK_DASHBOARD_CONTROLS": os.environ.get("THELOOK_DASHBOARD_CONTROLS", "true"),
+        "THELOOK_DASHBOARD_STACK_COMMAND": str(ROOT / "scripts" / "stack"),
+        "THELOOK_STACK_DIR": str(lay.data),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for key in ("THELOOK_TOPIC_PREFIX", "THELOOK_SCHEMA"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    return env

@@ -11,7 +11,7 @@ from thelook_datagen.errors import UserError
 TOOL = "stack"   # the name in error lines (`stack: error: ...`) and progress lines (`[stack] ...`)
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway", "postgres-exporter",
-            "prometheus")
+            "prometheus", "dashboard")
 
 # name of the port -> (environment variable, default)
 PORT_VARS = {
@@ -32,13 +32,15 @@ PORT_VARS = {
     # not a port of the stack: where Prometheus looks for the generator's metrics (thelook-datagen
     # --metrics-port reads the same variable)
     "generator_metrics": ("THELOOK_METRICS_PORT", 9464),
+    # the live web page (dashboard/; thelook-dashboard --port reads the same variable)
+    "dashboard": ("THELOOK_DASHBOARD_PORT", 8088),
 }
 # the ports each service listens on (for the free-port check and `status`)
 SERVICE_PORTS = {
     "postgres": ("pg",), "kafka": ("kafka", "kafka_controller", "kafka_metrics"),
     "connect": ("connect", "connect_metrics"), "jobmanager": ("flink", "flink_rpc", "jobmanager_metrics"),
     "taskmanager": ("taskmanager_metrics",), "sql-gateway": ("sql_gateway",),
-    "postgres-exporter": ("pg_exporter",), "prometheus": ("prometheus",),
+    "postgres-exporter": ("pg_exporter",), "prometheus": ("prometheus",), "dashboard": ("dashboard",),
 }
 DB = {"user": "thelook", "password": "thelook", "database": "thelook"}
 
@@ -148,6 +150,9 @@ class State:
             "FLINK_URL": f"http://127.0.0.1:{p['flink']}",
             "FLINK_SQL_GATEWAY_URL": f"http://127.0.0.1:{p['sql_gateway']}",
             "PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
+            # the generator's metrics and control endpoint (thelook-datagen --metrics-port ... --control)
+            "GENERATOR_URL": f"http://127.0.0.1:{p['generator_metrics']}",
+            "DASHBOARD_URL": f"http://127.0.0.1:{p['dashboard']}/",
         }
 
 

@@ -24,9 +24,9 @@ STACK = str(ROOT / "scripts" / "stack")
 PORT_VARS = ("THELOOK_PG_PORT", "THELOOK_KAFKA_PORT", "THELOOK_KAFKA_CONTROLLER_PORT", "THELOOK_CONNECT_PORT",
              "THELOOK_FLINK_PORT", "THELOOK_FLINK_RPC_PORT", "THELOOK_SQL_GATEWAY_PORT", "THELOOK_KAFKA_METRICS_PORT",
              "THELOOK_CONNECT_METRICS_PORT", "THELOOK_JOBMANAGER_METRICS_PORT", "THELOOK_TASKMANAGER_METRICS_PORT",
-             "THELOOK_PG_EXPORTER_PORT", "THELOOK_PROMETHEUS_PORT")
+             "THELOOK_PG_EXPORTER_PORT", "THELOOK_PROMETHEUS_PORT", "THELOOK_DASHBOARD_PORT")
 SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway", "postgres-exporter",
-            "prometheus")
+            "prometheus", "dashboard")
 
 pytestmark = pytest.mark.stack
 
@@ -120,7 +120,8 @@ def test_status_and_logs_and_env(stack_env):
     assert logs.returncode == 0 and len(logs.stdout.splitlines()) == 5
     exports = stack("env").stdout
     for key in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "KAFKA_BOOTSTRAP_SERVERS",
-                "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL", "PROMETHEUS_URL"):
+                "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL", "PROMETHEUS_URL", "GENERATOR_URL",
+                "DASHBOARD_URL"):
         assert re.search(rf"^export {key}=\S+$", exports, re.M), key
 
 
@@ -191,7 +192,7 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     assert stack("status", "--quiet", env=env).returncode == 0
     supervisord = int((data / "run" / "supervisord.pid").read_text())
     tree = descendants(supervisord)
-    assert len(tree) >= 9, tree  # supervisord, eight services and PostgreSQL's own processes
+    assert len(tree) >= 10, tree  # supervisord, nine services and PostgreSQL's own processes
     assert all(port_listening(p) for p in ports)
 
     # its Prometheus scrapes this instance's exporters (at its own ports): every target up, but the
@@ -208,6 +209,17 @@ def test_down_stops_everything_up_started_and_keeps_data(second_instance):
     assert {name: h for name, (h, _) in health.items()} == {**{name: "up" for name in health}, "generator": "down"}
     assert health["generator"][1] == f"http://127.0.0.1:{ports[-1] + 2}/metrics"
     assert health["kafka"][1] == f"http://127.0.0.1:{ports[PORT_VARS.index('THELOOK_KAFKA_METRICS_PORT')]}/metrics"
+
+    # its dashboard reads this instance's Prometheus, Connect, Flink and Kafka (its own ports)
+    dashboard = f"http://127.0.0.1:{ports[PORT_VARS.index('THELOOK_DASHBOARD_PORT')]}"
+    deadline = time.monotonic() + 60
+    while True:
+        sources = requests.get(dashboard + "/api/snapshot", timeout=5).json()["sources"]
+        if all(sources[s]["ok"] for s in ("kafka", "prometheus", "connect", "flink")) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {s: v["ok"] for s, v in sources.items()} == {"kafka": True, "prometheus": True, "connect": True,
+                                                        "flink": True, "generator": False}, sources
 
     # a crashed service shows in status, and `up` starts it again; `restart` gives a new process
     pids = status_pids(env)
