@@ -35,10 +35,14 @@ def run(argv):
     stats = Stats(settings.avg_qps)
     # Until the run loop takes over, SIGTERM behaves like Ctrl-C: stop without a traceback.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    metrics = start_metrics(settings, stats)   # bound before anything is written: a port in use stops here
+    metrics = start_metrics(settings, stats, log)   # bound before anything is written: a port in use stops here
     try:
         if metrics is not None:
             log.info(f"Prometheus metrics on {metrics.url}")
+            if metrics.control is not None:
+                who = "loopback clients" + (f", others with the token in {settings.control_token_file}"
+                                            if settings.control_token_file else " only")
+                log.info(f"rate control on {metrics.control_url} ({who})")
         return _run(settings, log, stats, metrics)
     except KeyboardInterrupt:
         log.warn("interrupted before the run started")
@@ -82,7 +86,8 @@ def _run(settings, log, stats, metrics=None):
                 metrics.collector.loaded("backfill", history["tables"])
         stop = StopFlag()
         stop.install()
-        runner = build_runner(conn, settings, log, stop, stats=stats)
+        runner = build_runner(conn, settings, log, stop, stats=stats,
+                              control=None if metrics is None else metrics.control)
     except psycopg2.errors.InsufficientPrivilege as e:
         raise UserError(f"missing privilege in database: {first_line(e)}") from None
     except psycopg2.OperationalError as e:
@@ -98,11 +103,11 @@ def _run(settings, log, stats, metrics=None):
     except UserError:
         log.summary(runner.stats.snapshot(final=True))  # what was written before giving up
         if metrics is not None:
-            metrics.collector.finished = True
+            metrics.run_finished()
         raise
     log.summary(summary)
     if metrics is not None:
-        metrics.collector.finished = True
+        metrics.run_finished()
         if settings.metrics_linger:
             stop.stop = False                 # a signal now ends the linger, not the run (that is over)
             log.info(f"serving the final counts on {metrics.url} for {settings.metrics_linger:g} s")

@@ -16,6 +16,7 @@ counts and how the counters add up (like pgbench's StatsData and the `Stats` doc
   thelook_retries_total{kind}              kind returning_user_gone / visit_retries / ticks_deferred;
                                            sum = the summary's retries
   thelook_reconnects_total                 = the summary's reconnects
+  thelook_rate_changes_total               = the summary's rate_changes (--control)
   thelook_visit_write_latency_seconds      histogram; _count = visits timed, _sum / _count = the mean
   thelook_target_visits_per_second, thelook_schedule_lag_seconds, thelook_schedule_max_lag_seconds,
   thelook_run_finished, thelook_generator_info, and the process_* metrics of prometheus_client.
@@ -24,11 +25,19 @@ On a fresh schema, for each table: rows_written{op="insert"} - rows_written{op="
 rows_loaded (all sources) = its count(*), once the run has ended (thelook_run_finished 1).
 
 The server is bound before the run writes anything (a port in use is one error line) and is shut
-down at exit, after the summary (and `--metrics-linger` seconds).
+down at exit, after the summary (and `--metrics-linger` seconds). It is a threaded wsgiref server
+like prometheus_client's own start_http_server, serving prometheus_client's WSGI app unchanged (so
+/metrics answers exactly as before); with `--control` the /control paths go to control.ControlApp
+instead.
 """
 import errno
+import socket
+import threading
 import time
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from .control import ControlApp, RateControl
 from .errors import UserError
 from .sim.visits import VISIT_KINDS
 from .stats import LATENCY_BOUNDS_S, OPS
@@ -65,7 +74,10 @@ HELP = {
     "visit_write_latency_seconds": "Write time of each committed visit (its transaction as the client sees it, "
                                    "including retries), seconds; _count = visits timed, _sum/_count = the "
                                    "summary's mean latency.",
-    "target_visits_per_second": "Visits per second asked for (--avg-qps); 0 = flat out.",
+    "target_visits_per_second": "Visits per second asked for (--avg-qps, or the last rate set through the "
+                                "--control endpoint once the run loop has taken it); 0 = flat out.",
+    "rate_changes": "Changes of the target visit rate accepted by the --control endpoint (POST /control/rate "
+                    "with a rate other than the current one); each restarts the visit schedule from that moment.",
     "schedule_lag_seconds": "How late the last visit started behind its schedule, seconds (0 when running "
                             "flat out).",
     "schedule_max_lag_seconds": "The largest schedule lag of the run so far, seconds.",
@@ -119,6 +131,7 @@ class StatsCollector:
         yield counter("errors", ("kind",), [((k,), getattr(s, k)) for k in ERROR_KINDS])
         yield counter("retries", ("kind",), [((k,), getattr(s, k)) for k in RETRY_KINDS])
         yield counter("reconnects", value=s.reconnects)
+        yield counter("rate_changes", value=s.rate_changes)
         cumulative, seen = [], 0
         for le, n in zip(_LE, buckets):
             seen += n
@@ -142,15 +155,46 @@ def registry_for(collector):
     return registry
 
 
-class MetricsServer:
-    """The HTTP server of --metrics-port, bound at construction (before anything is written)."""
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per request (a slow scrape or control client never holds up another)."""
+    daemon_threads = True      # as prometheus_client's: request threads never keep the process alive
 
-    def __init__(self, collector, port, address="127.0.0.1"):
-        from prometheus_client import start_http_server
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        """No access log: stderr carries the status lines."""
+
+
+def serve(app, port, address):
+    """Serves the WSGI `app` on address:port from a daemon thread; returns (server, thread). The
+    address family follows the address (an IPv6 address gets an IPv6 socket), as in
+    prometheus_client's start_http_server. Raises OSError when it cannot bind."""
+    family, _, _, _, sockaddr = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM,
+                                                   flags=socket.AI_PASSIVE)[0]
+
+    class Server(_ThreadingServer):
+        address_family = family
+    httpd = Server((sockaddr[0], port), _QuietHandler)
+    httpd.set_app(app)
+    thread = threading.Thread(target=httpd.serve_forever, name="thelook-metrics", daemon=True)
+    thread.start()
+    return httpd, thread
+
+
+class MetricsServer:
+    """The HTTP server of --metrics-port, bound at construction (before anything is written).
+    `control` (a control.RateControl, --control): also serve /control, with `token_file`."""
+
+    def __init__(self, collector, port, address="127.0.0.1", control=None, token_file=None):
+        from prometheus_client import make_wsgi_app
         self.collector = collector
+        self.control = control
         self.port, self.address = port, address
+        app = make_wsgi_app(registry_for(collector))
+        if control is not None:
+            app = ControlApp(control, app, token_file)
         try:
-            self.httpd, self.thread = start_http_server(port, addr=address, registry=registry_for(collector))
+            self.httpd, self.thread = serve(app, port, address)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise UserError(f"metrics port {port} is already in use on {address}",
@@ -158,11 +202,26 @@ class MetricsServer:
             reason = e.strerror or str(e)
             raise UserError(f"cannot serve metrics on {address}:{port}: {reason}",
                             "check {opt:metrics_address} and {opt:metrics_port}") from None
+        self.port = self.httpd.server_address[1]    # the one picked when asked for port 0 (tests)
+
+    def _base(self):
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}"
 
     @property
     def url(self):
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}/metrics"
+        return self._base() + "/metrics"
+
+    @property
+    def control_url(self):
+        return self._base() + "/control"
+
+    def run_finished(self):
+        """The summary is printed: the counters are final (thelook_run_finished 1) and the rate can
+        no longer change (POST /control/rate gets 409)."""
+        self.collector.finished = True
+        if self.control is not None:
+            self.control.close()
 
     def linger(self, seconds, should_stop, sleep=time.sleep):
         """Keeps serving (the final counts) for `seconds`, or until should_stop() is true."""
@@ -177,8 +236,12 @@ class MetricsServer:
         self.thread.join(timeout=5)
 
 
-def start_metrics(settings, stats):
-    """The metrics server for `settings` reading `stats`, or None when --metrics-port is not set."""
+def start_metrics(settings, stats, log=None):
+    """The metrics server for `settings` reading `stats`, or None when --metrics-port is not set.
+    With --control it also serves the rate control, which reports each change through `log`."""
+    if settings.control and not settings.metrics_port:
+        raise UserError("{opt:control} needs {opt:metrics_port}: the control endpoint is served by the metrics "
+                        "server", "add {opt:metrics_port} 9464, or THELOOK_METRICS_PORT")
     if not settings.metrics_port:
         return None
     from importlib.metadata import PackageNotFoundError, version
@@ -188,4 +251,6 @@ def start_metrics(settings, stats):
         release = "unknown"
     info = {"version": release, "schema": settings.schema, "seed": str(settings.seed),
             "arrivals": settings.arrivals, "time_scale": f"{settings.time_scale:g}"}
-    return MetricsServer(StatsCollector(stats, info), settings.metrics_port, settings.metrics_address)
+    control = RateControl(stats, log) if settings.control else None
+    return MetricsServer(StatsCollector(stats, info), settings.metrics_port, settings.metrics_address,
+                         control, settings.control_token_file)

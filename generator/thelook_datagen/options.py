@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Callable, Optional
 
 from .console import ToolParser
+from .control import MAX_VISITS_PER_SECOND
 from .errors import UserError
 from .sim.lifecycle import DEFAULT_TIME_SCALE
 
@@ -302,6 +303,18 @@ GENERATOR_METRICS = (
            "seconds before exiting (a scrape interval, e.g. 5, lets Prometheus see a short run's end); "
            "Ctrl-C/SIGTERM ends it early", "THELOOK_METRICS_LINGER", number(float, 0), 0.0, metavar="SECONDS"),
 )
+# Served by the metrics server (one port to open and to protect); the limits live in control.py.
+GENERATOR_CONTROL = (
+    Option("control", ("--control",), "also serve a live rate control next to /metrics (needs --metrics-port): "
+           "GET /control shows the target visits/s, POST /control/rate {\"visits_per_second\": X} sets it "
+           f"(0 = flat out, at most {MAX_VISITS_PER_SECOND:g}); only loopback clients, others with "
+           "--control-token-file (default: off)",
+           "THELOOK_CONTROL", kind="flag", default=False),
+    Option("control_token_file", ("--control-token-file",), "file holding the token that clients other than "
+           "loopback must send in the X-Thelook-Token header to use --control; read at every request, so it may "
+           "appear later (default: none, loopback clients only)", "THELOOK_CONTROL_TOKEN_FILE", nonempty,
+           metavar="PATH"),
+)
 
 GENERATOR = Command(
     prog="thelook-datagen",
@@ -310,7 +323,8 @@ GENERATOR = Command(
                 "Subcommand: `thelook-datagen verify --help`.",
     groups=(("workload", GENERATOR_WORKLOAD), ("PostgreSQL", POSTGRES),
             ("Kafka (only to create the change topics)", KAFKA), ("topics", GENERATOR_TOPICS),
-            ("output", GENERATOR_OUTPUT), ("Prometheus metrics", GENERATOR_METRICS)),
+            ("output", GENERATOR_OUTPUT), ("Prometheus metrics", GENERATOR_METRICS),
+            ("live rate control (on the metrics server)", GENERATOR_CONTROL)),
 )
 
 

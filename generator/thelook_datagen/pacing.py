@@ -11,6 +11,9 @@ Two arrival processes:
   uniform instants). Arrivals stay random and memoryless within a window, but the count over any
   span of whole windows is exact, so a one-minute measurement is on target even at 1 visit/s
   (where pure Poisson arrivals alone would wander by +-13%).
+
+`set_rate` changes the rate mid-run (the --control endpoint): the schedule starts afresh at that
+instant, as if a new run had begun, so a change takes effect at once and without a burst.
 """
 import random
 import time
@@ -21,17 +24,27 @@ WINDOW = 1.0
 
 class Pacer:
     def __init__(self, qps, seed=None, clock=time.monotonic, wall=time.time, arrivals="stratified"):
-        if qps < 0:
-            raise ValueError("rate must be >= 0")
         if arrivals not in ARRIVALS:
             raise ValueError(f"arrivals must be one of {ARRIVALS}")
-        self.qps = qps
         self.arrivals = arrivals
         self.rng = random.Random(seed)
         self.clock = clock
         self.wall = wall
-        self.start = clock()
-        self.wall_start = wall()
+        self.set_rate(qps)
+
+    def set_rate(self, qps):
+        """Paces at `qps` (0 = flat out) from now on: the schedule restarts at this instant.
+
+        Nothing of the old schedule carries over: no visit is owed for the time before (a change
+        made while behind, or from a slow rate to a fast one, brings no burst of catch-up visits),
+        the lag is 0 again, and the first visit is due at a random instant after now, as at the
+        start of a run (the random sequence itself goes on, so a seeded run stays repeatable for
+        the same changes at the same moments)."""
+        if qps < 0:
+            raise ValueError("rate must be >= 0")
+        self.qps = qps
+        self.start = self.clock()
+        self.wall_start = self.wall()
         self.lag = 0.0
         self._window_end = 0.0
         self._pending = []         # offsets of the current window, latest first (pop from the end)

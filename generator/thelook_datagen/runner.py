@@ -14,6 +14,11 @@ step (with their items), closes at most TICK_LIMIT accounts (with their events) 
 most TICK_LIMIT units, so a backlog that came due at once is worked off by successive ticks, oldest
 first. The number of catch-up ticks is not capped (after an outage of T seconds, T / TICK_INTERVAL
 ticks run back to back before the next visit; those with nothing due are cheap).
+
+A new target rate from the --control endpoint (control.RateControl) is taken between two visits and
+while waiting for the next one: the schedule restarts from that moment (Pacer.set_rate), so the new
+rate holds at once, with no burst of visits owed to the old one. The wait between visits is then
+the control's pause(), which a request cuts short, so a long wait at a slow rate ends at once.
 """
 import random
 import signal
@@ -35,7 +40,7 @@ TICK_INTERVAL = 0.5      # seconds of schedule time between two lifecycle ticks
 TICK_LIMIT = 1000        # changes of one kind per tick
 WARM_USERS = 50_000      # returning users loaded from an existing shop (--if_exists append)
 MAX_FAILED_IN_A_ROW = 50 # consecutive failed writes (visits or ticks) before giving up (e.g. the schema was dropped)
-WAIT_STEP = 0.05         # longest sleep while waiting for the next visit (stop flag and status line checked between)
+WAIT_STEP = 0.05         # longest sleep waiting for the next visit (stop flag, status line, new rate checked between)
 WARN_EVERY = 5.0         # seconds between two warnings about failed writes
 
 
@@ -77,10 +82,11 @@ def make_samplers(rng):
     return PlaceSampler(rng), PersonSampler(rng)
 
 
-def build_runner(conn, settings, log, stop=None, stats=None):
+def build_runner(conn, settings, log, stop=None, stats=None, control=None):
     """The live loop for `settings` on an open connection (which the writer takes over): reads the
     catalogue and the latest users of the shop, prepares the statements. `stats`: the counters to
-    update (e.g. the ones the metrics server reads), else new ones."""
+    update (e.g. the ones the metrics server reads), else new ones. `control`: the --control
+    endpoint's control.RateControl, whose new rates the loop takes."""
     stop = stop or StopFlag()
     stats = Stats(settings.avg_qps) if stats is None else stats
     writer = PgWriter(settings.conn_kw, settings.schema, stats, log, should_stop=stop,
@@ -97,7 +103,8 @@ def build_runner(conn, settings, log, stop=None, stats=None):
     pacer = Pacer(settings.avg_qps, seed=None if settings.seed is None else settings.seed + 1,
                   arrivals=settings.arrivals)
     return Runner(planner, writer, pacer, stats, log, stop, Delays.for_scale(settings.time_scale),
-                  max_iter=settings.max_iter, status_interval=settings.status_interval)
+                  max_iter=settings.max_iter, status_interval=settings.status_interval, control=control,
+                  sleep=time.sleep if control is None else control.pause)
 
 
 class Runner:
@@ -111,12 +118,14 @@ class Runner:
     stats     stats.Stats (on the same clock as the pacer)
     log       stats.Log: status lines and warnings
     stop      StopFlag: checked before each visit and while waiting
-    clock     monotonic seconds (status line timing), `sleep` waits, `timer` times each write
+    control   control.RateControl or None: take() -> a new target rate or None, checked like `stop`
+    clock     monotonic seconds (status line timing), `sleep` waits (control.pause with a control,
+              so that a new rate ends the wait), `timer` times each write
     """
 
     def __init__(self, planner, writer, pacer, stats, log, stop, delays, *, max_iter=-1, status_interval=5.0,
-                 tick_interval=TICK_INTERVAL, tick_limit=TICK_LIMIT, clock=time.monotonic, sleep=time.sleep,
-                 timer=time.perf_counter):
+                 tick_interval=TICK_INTERVAL, tick_limit=TICK_LIMIT, control=None, clock=time.monotonic,
+                 sleep=time.sleep, timer=time.perf_counter):
         self.planner = planner
         self.writer = writer
         self.pacer = pacer
@@ -128,6 +137,7 @@ class Runner:
         self.status_interval = status_interval
         self.tick_interval = tick_interval
         self.tick_limit = tick_limit
+        self.control = control
         self.clock = clock
         self.sleep = sleep
         self.timer = timer
@@ -145,9 +155,11 @@ class Runner:
         max_iter = self.max_iter
         try:
             while not stop.stop and (max_iter < 0 or stats.visits < max_iter):
+                self._take_rate()
                 wait = pacer.wait_seconds()
                 while wait > 0 and not stop.stop:
                     sleep(min(wait, WAIT_STEP))
+                    self._take_rate()             # may move the next visit nearer (or make it due now)
                     if clock() >= next_status:
                         next_status = self._status(next_status)
                     wait = pacer.wait_seconds()
@@ -163,6 +175,14 @@ class Runner:
         finally:
             self.writer.close()
         return stats.snapshot(final=True)
+
+    def _take_rate(self):
+        """Paces at the rate the control endpoint asked for since the last call, if any: the schedule
+        restarts now (nothing owed to the old rate) and the status line and metrics show the new target."""
+        qps = None if self.control is None else self.control.take()
+        if qps is not None:
+            self.pacer.set_rate(qps)
+            self.stats.target_qps = qps
 
     def _status(self, due):
         self.log.status(self.stats.snapshot())

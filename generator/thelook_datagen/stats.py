@@ -1,6 +1,7 @@
 """Counters of what was written, and the status line / summary built from them."""
 import json
 import sys
+import threading
 import time
 from bisect import bisect_left
 from typing import Optional, TypedDict
@@ -38,6 +39,7 @@ class Snapshot(TypedDict):
     visit_retries: int
     ticks_deferred: int
     reconnects: int
+    rate_changes: int                    # target rate changes through --control (target_visits_per_s is the last)
     lag_s: float                         # how late the last visit started behind its schedule
     max_lag_s: float
     latency_ms: LatencySummary           # write time per visit: the interval's, or the whole run's (summary)
@@ -65,6 +67,10 @@ class Stats:
                          is applied by the next tick. retries = returning_user_gone + visit_retries
                          + ticks_deferred.
     reconnects           times the connection was lost (each followed by reconnecting with backoff).
+    target_qps           the visits/s aimed at (0 = flat out): --avg-qps, then each rate the run loop
+                         takes from the --control endpoint.
+    rate_changes         target rate changes accepted by the --control endpoint (counted by the
+                         server thread that accepted them, the only writer).
     lag, max_lag         how late the last visit started behind its schedule (s), and the most so far.
     latency              write time of each committed visit (s, as the client sees the transaction),
                          whole run; recent_latency the same since the last snapshot.
@@ -86,6 +92,7 @@ class Stats:
         self.visit_retries = 0
         self.ticks_deferred = 0
         self.reconnects = 0
+        self.rate_changes = 0
         self.lag = 0.0
         self.max_lag = 0.0
         self.latency = Latency()          # write time of each visit, whole run
@@ -162,6 +169,7 @@ class Stats:
             visit_retries=self.visit_retries,
             ticks_deferred=self.ticks_deferred,
             reconnects=self.reconnects,
+            rate_changes=self.rate_changes,
             lag_s=round(self.lag, 3),
             max_lag_s=round(self.max_lag, 3),
             latency_ms=latency,
@@ -186,26 +194,32 @@ def format_text(s: Snapshot):
     if lat and lat["max"]:
         line += (f" | latency ms mean {lat['mean']:.2f} p50 {lat['p50']:.2f} p95 {lat['p95']:.2f} "
                  f"p99 {lat['p99']:.2f} max {lat['max']:.2f}")
+    if s.get("rate_changes"):
+        line += f" | rate changes {s['rate_changes']}"
     if s["event"] == "status" and s["lag_s"] >= BEHIND_S:
         line += f" | BEHIND SCHEDULE by {s['lag_s']:.1f}s: the database is not keeping up with the target rate"
     return line
 
 
 class Log:
-    """Writes status lines and messages to stderr as text or as JSON lines."""
+    """Writes status lines and messages to stderr as text or as JSON lines. One line at a time: the
+    --control server's threads report rate changes while the run loop writes its status lines."""
 
     def __init__(self, fmt="text", quiet=False, stream=None):
         self.fmt = fmt
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self._lock = threading.Lock()
 
     def _emit(self, record, text):
         if self.fmt == "json":
             record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
-            self.stream.write(json.dumps(record) + "\n")
+            line = json.dumps(record) + "\n"
         else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+            line = text + "\n"
+        with self._lock:
+            self.stream.write(line)
+            self.stream.flush()
 
     def status(self, snap: Snapshot):
         if not self.quiet:

@@ -298,3 +298,51 @@ def test_max_iter_counts_committed_visits(loop):
     runner, clock, writer, _ = loop(qps=0.0, max_iter=25, visit_hook=failing(when=lambda n: n in (3, 7)))
     summary = runner.run()
     assert summary["visits"] == 25 and len(writer.visits()) == 27 and summary["failed_visits"] == 2
+
+
+# -- rate changes (--control) ----------------------------------------------------------------------
+def test_a_new_rate_is_taken_while_waiting_and_paced_from_that_moment(loop):
+    """0.2 visits/s (a visit every 5 s or so); 1.3 s into the run the control endpoint asks for 40/s:
+    the loop takes it within one wait step, the next visits come at 40/s from that moment (no
+    burst of visits owed to the time before), the status line's target follows, then flat out."""
+    from thelook_datagen.control import RateControl
+    runner, clock, writer, log = loop(qps=0.2, max_iter=-1, status_interval=0.5)
+    control = RateControl(runner.stats)
+    runner.control = control
+    start = clock.t
+    asked = {}
+
+    def ask():
+        if "fast" not in asked and clock.t - start >= 1.3:
+            asked["fast"] = clock.t
+            control.request(40.0, "127.0.0.1")
+        if "flat" not in asked and clock.t - start >= 4.0:
+            asked["flat"] = clock.t
+            control.request(0.0, "127.0.0.1")
+    clock.on_sleep = (ask,)
+
+    def stop_at_visits(n, _visit):
+        if n == 200:
+            runner.stop.stop = True
+    writer.visit_hook = stop_at_visits
+    summary = runner.run()
+    fast, flat = asked["fast"], asked["flat"]
+    times = [t for _, t, _ in writer.visits()]
+    slow = [t for t in times if t < fast]
+    at_40 = [t for t in times if fast <= t < flat]
+    assert len(slow) <= 1
+    assert at_40 and at_40[0] - fast < 0.25, "the next visit comes at the new rate, not after the old 5 s gap"
+    assert len([t for t in at_40 if t < fast + 0.2]) <= 15, "no burst after the change"
+    assert 100 <= len(at_40) <= 115, len(at_40)        # 2.7 s at 40/s (exact per 1 s window)
+    assert len(times) == 200 and times[-1] - flat < 200 * writer.write_s + 1e-6, "then flat out"
+    assert runner.stats.target_qps == 0.0 and summary["rate_changes"] == 2
+    targets = [s["target_visits_per_s"] for _, s in log.statuses]
+    assert targets[0] == 0.2 and 40.0 in targets
+
+
+def test_without_a_request_the_loop_never_changes_its_rate(loop):
+    from thelook_datagen.control import RateControl
+    runner, clock, writer, _ = loop(qps=10.0, max_iter=30)
+    runner.control = RateControl(runner.stats)
+    summary = runner.run()
+    assert summary["visits"] == 30 and summary["rate_changes"] == 0 and summary["target_visits_per_s"] == 10.0
