@@ -19,11 +19,17 @@ but run one after the other they would take about five minutes):
 
 The paused connector's slot stops confirming while the generator writes: PostgresSlotNotConfirming (more
 than one WAL segment behind for a whole minute) fires with the connector alerts and clears after the resume.
-The other replication-slot alerts (retained WAL above 512 MiB, wal_status not reserved) are not fired here: in the
-minute and a half of the pause the slot holds back what the generator writes meanwhile, 26-94 MiB in the
-measured runs (1-2 MiB of WAL a second on the loaded 2-core machine; flat out on an idle one about 6 MiB/s,
-85 s to 512 MiB, 170 s to max_wal_size's 1 GB where wal_status leaves reserved). Lowering the thresholds for
-the test would prove nothing; the test prints the figure, the promtool unit tests cover their logic.
+
+The other two replication-slot alerts fire in the same pause, with their production thresholds (alerts.yml)
+and PostgreSQL's settings as they are (max_wal_size 1 GB, max_slot_wal_keep_size 2 GB). Right after the pause
+the slot is made to hold back more than 1 GiB of WAL, by ending the current 16 MiB WAL segment with
+pg_switch_wal() again and again (see hold_back_wal): PostgresSlotRetainedWalHigh (above 512 MiB for 1m) and
+PostgresSlotWalNotReserved (wal_status `extended`, WAL beyond max_wal_size, for 30s) fire within the minute
+and a bit that the connector alerts need anyway, and both clear once the resumed connector confirms again and
+PostgreSQL moves the slot's restart_lsn forward. The held-back WAL is kept far from invalidation (below
+1.6 GiB, or the connector is resumed at once; the tests fail at 1.8), and after the recovery the test waits
+until the connector and its task are RUNNING and the slot is active, `reserved` and holds back only a few MiB
+again, as other tests sharing the stack need it.
 
 Every wait polls Prometheus's /api/v1/alerts (or Connect, Flink) with a deadline; nothing sleeps a fixed
 time. The stack is left as found: connector removed with its slot, publication, schema and topics, the
@@ -57,9 +63,21 @@ FIRE_DEADLINE_S = 200      # from the fault until its alerts fire (`for:` 1m at 
 CLEAR_DEADLINE_S = 180     # from the recovery until the alerts have cleared (and the Flink jobs run again)
 SETUP_DEADLINE_S = 240
 POLL_S = 1.0
-# which fault each alert answers (for the timings in the summary)
+# which fault each alert answers (for the timings in the summary; the first prefix that matches)
 ALERT_FAULTS = (("Generator", "generator"), ("KafkaConnect", "connector"), ("Debezium", "connector"),
+                ("PostgresSlotRetainedWal", "wal"), ("PostgresSlotWalNotReserved", "wal"),
                 ("PostgresSlot", "connector"), ("Flink", "flink"))
+# The held-back WAL (hold_back_wal). The alerts' own thresholds: 512 MiB (PostgresSlotRetainedWalHigh) and
+# max_wal_size, 1 GiB, beyond which wal_status is `extended` (PostgresSlotWalNotReserved). The slot is taken to
+# WAL_TARGET, then the generator's writes add to it until the resume; at max_slot_wal_keep_size (2 GiB)
+# PostgreSQL would invalidate the slot, so the connector is resumed at once if it ever reaches WAL_SAFETY, and
+# the tests fail if it reached WAL_NEVER.
+MIB = 2 ** 20
+WAL_TARGET = 1178 * MIB            # about 1.15 GiB: 154 MiB beyond max_wal_size
+WAL_SAFETY = 1638 * MIB            # 1.6 GiB
+WAL_NEVER = 1843 * MIB             # 1.8 GiB
+MAX_SWITCHES = 120                 # 1.9 GiB of segments: a loop that does not reach WAL_TARGET stops there
+HEALTHY_RETAINED = 32 * MIB        # "a few MiB" after the recovery: at most two segments
 SCENARIO_TIMEOUT_S = 720   # pytest-timeout of each test: the first one pays for the scenario (about 3 minutes)
 
 
@@ -75,6 +93,32 @@ def _pipeline_class():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def stack_pg_superuser(stack_env):
+    """A connection to the local stack's PostgreSQL as its superuser `postgres`: over the unix socket that
+    scripts/stack gives the server (its directory is private to the OS user running PostgreSQL, and initdb
+    trusts local connections there). The demo role `thelook` may not call pg_switch_wal()."""
+    import psycopg2
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(ROOT / "scripts"))
+        for name in [m for m in sys.modules if m == "stackctl" or m.startswith("stackctl.")]:
+            mp.delitem(sys.modules, name)
+        from stackctl import services, settings
+        sock = services.Layout(settings.data_dir(), Path(), Path(), Path(), Path()).pg_socket_dir
+    port = stack_env["PGPORT"]
+    try:
+        found = (sock / f".s.PGSQL.{port}").exists()
+    except OSError:      # a directory this user may not enter
+        found = False
+    if not found:
+        raise AssertionError(f"no socket of the stack's PostgreSQL (port {port}) in {sock}: the test needs the "
+                             "local stack of THELOOK_STACK_DIR, and to be able to enter that directory (as root or "
+                             "as the user who started the stack)")
+    conn = psycopg2.connect(host=str(sock), port=port, user="postgres", dbname=stack_env["PGDATABASE"],
+                            connect_timeout=10)
+    conn.autocommit = True
+    return conn
 
 
 # ------------------------------------------------------------------ Prometheus
@@ -191,6 +235,8 @@ class Scenario:
         self.jobs_before = {}       # jid -> name of every job RUNNING before the TaskManager was killed
         self.overload = self.low = self.tm_restart = None
         self.paused = self.killed = False
+        self.wal_max = 0            # the most WAL the test's slot held back (bytes, polled every second)
+        self.slot_after = None      # the slot once the connector's alerts had cleared
 
     def now(self):
         return round(time.monotonic() - self.t0, 1)
@@ -262,6 +308,7 @@ class Scenario:
                 pytest.skip(f"something already serves on {host}:{port}, where the stack's Prometheus scrapes a "
                             "generator (a demo's generator?): this test runs its own generator there")
         assert self.taskmanager_pid(), "scripts/stack status shows no running taskmanager"
+        stack_pg_superuser(self.stack_env).close()   # pg_switch_wal() needs it: fail before the faults
         # (the connector alerts concern this test's own connector, the Flink ones the jobs' series above 0, which
         # setup() waits for; the generator alert needs no generator behind schedule already)
         self.timeline.update(self.prom.alerts())
@@ -313,6 +360,75 @@ class Scenario:
     def lsn(self):
         return int(self.p.sql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")[0][0])
 
+    SLOTS = ("SELECT slot_name, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint, wal_status,"
+             " active FROM pg_replication_slots")
+
+    def slot(self, cur=None):
+        """The test's slot now: WAL held back (bytes, what pg_replication_slot_retained_wal_bytes exports),
+        wal_status, active; and the WAL every other slot holds back."""
+        if cur is None:
+            rows = self.p.sql(self.SLOTS)
+        else:
+            cur.execute(self.SLOTS)
+            rows = cur.fetchall()
+        ours = [r for r in rows if r[0] == self.p.slot]
+        assert ours, f"the test's slot {self.p.slot} is gone: {rows}"
+        retained, wal_status, active = ours[0][1:]
+        self.wal_max = max(self.wal_max, retained)
+        others = {r[0]: r[1] for r in rows if r[0] != self.p.slot}
+        return {"retained": retained, "wal_status": wal_status, "active": active, "others": others}
+
+    def hold_back_wal(self):
+        """Makes the paused connector's slot hold back WAL_TARGET (about 1.15 GiB) within seconds.
+
+        PostgreSQL keeps every WAL segment from the slot's restart_lsn on, and the paused connector confirms
+        nothing, so its restart_lsn stays. Writing 1 GiB for real would take the generator about three minutes
+        flat out on the idle 2-core machine (a visit writes about 5.5 KiB of WAL: some 6 MiB/s; 1-2 MiB/s on a
+        loaded one), so the pause would last minutes longer. pg_switch_wal() instead ends the current 16 MiB
+        segment: the WAL position moves to the start of the next one, and the WAL the slot holds back grows by
+        up to a segment per call, kept on disk like any other (about 1.3 GB in pg_wal: check the disk space).
+        A switch does nothing when nothing was written since the previous one, so each call follows a tiny
+        write of its own (txid_current() in a transaction of its own: a commit record, an empty transaction
+        that pgoutput does not send). This is what a stuck consumer under a heavy write load leads to, only
+        faster; the alerts' thresholds and PostgreSQL's settings are the production ones.
+
+        It stops at WAL_TARGET, measured over every slot: another slot that nobody confirms (a leftover of an
+        interrupted test) would grow as fast, and must not come near max_slot_wal_keep_size either. The slot of
+        a connector that does confirm (the demo's, on a stack the tests reuse) holds back as much for a while
+        too: PostgreSQL moves its restart_lsn on only at a running-transactions record (one every 15 s while WAL
+        is written) that the consumer has confirmed, so its slot alerts may go pending for some seconds."""
+        su = stack_pg_superuser(self.stack_env)
+        switches = skipped = 0
+        t = time.monotonic()
+        try:
+            with su.cursor() as cur:
+                cur.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'")
+                segment = cur.fetchone()[0]
+                while True:
+                    state = self.slot(cur)
+                    behind = max([state["retained"], *state["others"].values()])
+                    if state["retained"] >= WAL_TARGET or behind >= WAL_TARGET or switches >= MAX_SWITCHES:
+                        break
+                    cur.execute("SELECT txid_current()")
+                    # (the end of the switch record: the rest of its segment is skipped, not written)
+                    cur.execute("SELECT pg_wal_lsn_diff(pg_switch_wal(), '0/0')::bigint")
+                    skipped += -cur.fetchone()[0] % segment
+                    switches += 1
+        finally:
+            su.close()
+        self.wal_skipped = skipped
+        self.figures["WAL segments switched"] = switches
+        self.figures["switching (s)"] = round(time.monotonic() - t, 1)
+        self.figures["retained WAL after switching (MiB)"] = round(state["retained"] / MIB, 1)
+        self.mark("WAL held back", f": the slot holds back {state['retained'] / MIB:.0f} MiB, wal_status "
+                  f"{state['wal_status']}, after {switches} calls of pg_switch_wal()")
+        assert state["retained"] >= WAL_TARGET, (
+            f"the slot holds back {state['retained'] / MIB:.0f} MiB after {switches} WAL switches, not "
+            f"{WAL_TARGET / MIB:.0f}; other slots (MiB): "
+            + repr({k: round(v / MIB) for k, v in state["others"].items()})
+            + ": one that nobody confirms holds back WAL too (drop a slot no connector uses)")
+        assert state["wal_status"] == "extended", f"wal_status {state['wal_status']} beyond max_wal_size"
+
     def run(self):
         self.check_prerequisites()
         self.setup()
@@ -323,11 +439,13 @@ class Scenario:
         self.mark("connector paused")
         self.overload = self.generator(OVERLOAD_QPS, "--seed", 6)
         self.mark("overload generator started", f" ({OVERLOAD_QPS} visits/s asked)")
+        # the fault of the two other slot alerts, in the same pause (a few seconds)
+        self.hold_back_wal()
         states = {"generator": "faulty", "connector": "faulty", "flink": "faulty"}
         t_fault = {"generator": self.marks["connector paused"], "connector": self.marks["connector paused"],
-                   "flink": self.marks["TaskManager killed"]}
+                   "wal": self.marks["WAL held back"], "flink": self.marks["TaskManager killed"]}
         t_recover = {}
-        while any(s in ("faulty", "recovering") for s in states.values()):
+        while any(s in ("faulty", "recovering", "settling") for s in states.values()):
             self.timeline.update(self.prom.alerts())
             now = self.now()
             for proc, what in ((self.overload, "overload generator"), (self.low, "low-rate generator")):
@@ -350,30 +468,53 @@ class Scenario:
                     self.mark("generator alert clear")
                 elif now - t_recover["generator"] > CLEAR_DEADLINE_S:
                     states["generator"] = "stuck"
-            # the connector: paused -> resumed
+            # the connector: paused -> resumed -> its alerts clear -> connector and slot healthy again
+            slot = self.slot() if states["connector"] in ("faulty", "recovering", "settling") else None
             if states["connector"] == "faulty":
                 fired = (self.timeline.firing("KafkaConnectNotRunning", connector=p.name, task=None)
                          and self.timeline.firing("KafkaConnectNotRunning", connector=p.name, task="0")
                          and self.timeline.firing("DebeziumNoChangeEvents", name=p.prefix)
-                         and self.timeline.firing("PostgresSlotNotConfirming", slot_name=p.slot))
-                if fired or now - t_fault["connector"] > FIRE_DEADLINE_S:
+                         and self.timeline.firing("PostgresSlotNotConfirming", slot_name=p.slot)
+                         and self.timeline.firing("PostgresSlotRetainedWalHigh", slot_name=p.slot)
+                         and self.timeline.firing("PostgresSlotWalNotReserved", slot_name=p.slot,
+                                                  wal_status="extended"))
+                # (the generator's writes add to the held-back WAL: never near max_slot_wal_keep_size)
+                unsafe = slot["retained"] >= WAL_SAFETY
+                if fired or unsafe or now - t_fault["connector"] > FIRE_DEADLINE_S:
                     self.figures["retained WAL of the paused slot, max (MiB)"] = round((self.prom.value(
                         f'max_over_time(pg_replication_slot_retained_wal_bytes{{slot_name="{p.slot}"}}[5m])') or 0)
-                        / 2 ** 20, 1)
-                    wal = self.lsn() - self.wal_at_pause
-                    self.figures["WAL written during the pause (MiB)"] = round(wal / 2 ** 20, 1)
+                        / MIB, 1)
+                    wal = self.lsn() - self.wal_at_pause - self.wal_skipped
+                    self.figures["WAL written during the pause (MiB)"] = round(wal / MIB, 1)
                     self.figures["pause (s)"] = round(now - t_fault["connector"], 1)
                     self.connect("PUT", "/resume")
                     self.paused = False
                     states["connector"], t_recover["connector"] = "recovering", self.now()
-                    self.mark("connector resumed", f": connector alerts {'fired' if fired else 'DID NOT ALL FIRE'}")
+                    t_recover["wal"] = t_recover["connector"]
+                    self.mark("connector resumed", ": connector and slot alerts " + (
+                        "fired" if fired else "DID NOT ALL FIRE") + (
+                        f"; RESUMED EARLY, the slot held back {slot['retained'] / MIB:.0f} MiB" if unsafe else ""))
             elif states["connector"] == "recovering":
                 if not (self.timeline.still_active("KafkaConnectNotRunning", connector=p.name)
                         or self.timeline.still_active("DebeziumNoChangeEvents", name=p.prefix)
-                        or self.timeline.still_active("PostgresSlotNotConfirming", slot_name=p.slot)):
-                    states["connector"] = "done"
-                    self.mark("connector alerts clear")
+                        or self.timeline.still_active("PostgresSlotNotConfirming", slot_name=p.slot)
+                        or self.timeline.still_active("PostgresSlotRetainedWalHigh", slot_name=p.slot)
+                        or self.timeline.still_active("PostgresSlotWalNotReserved", slot_name=p.slot)):
+                    states["connector"] = "settling"
+                    self.mark("connector alerts clear", f" (the slot holds back {slot['retained'] / MIB:.1f} MiB)")
                 elif now - t_recover["connector"] > CLEAR_DEADLINE_S:
+                    states["connector"] = "stuck"
+            elif states["connector"] == "settling":
+                status = self.connect("GET", "/status").json()
+                running = [status["connector"]["state"]] + [t["state"] for t in status["tasks"]]
+                if (set(running) == {"RUNNING"} and slot["active"] and slot["wal_status"] == "reserved"
+                        and slot["retained"] < HEALTHY_RETAINED):
+                    self.slot_after = {**slot, "states": running}
+                    self.mark("connector and slot healthy", f": RUNNING, slot active, reserved, "
+                              f"{slot['retained'] / MIB:.1f} MiB held back")
+                    states["connector"] = "done"
+                elif now - t_recover["connector"] > CLEAR_DEADLINE_S:
+                    self.slot_after = {**slot, "states": running}
                     states["connector"] = "stuck"
             # Flink: TaskManager killed -> started again
             if states["flink"] == "faulty":
@@ -476,6 +617,9 @@ def scenario(stack_env, request, tmp_path_factory):
         try:
             s.restore()
         finally:
+            s.figures["retained WAL of the slot, max polled (MiB)"] = round(s.wal_max / MIB, 1)
+            if s.slot_after:
+                s.figures["slot after the recovery"] = s.slot_after
             s.figures["scenario incl. setup and cleanup (s)"] = round(time.monotonic() - started, 1)
             log(s.summary())
     return s
@@ -525,6 +669,49 @@ def test_paused_connector_fires_slot_not_confirming_then_clears(scenario):
         assert e["firing"] >= s.t_fault["connector"] + 60, "a minute of lag cannot be seen sooner"
         assert e["resolved"] >= s.t_recover["connector"]
     assert s.figures["WAL written during the pause (MiB)"] > 16, s.summary()
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_held_back_wal_fires_slot_retained_wal_high_then_clears(scenario):
+    """The paused slot holds back more than 512 MiB (hold_back_wal: about 1.15 GiB) for a minute:
+    PostgresSlotRetainedWalHigh, threshold and `for:` as in the file; it clears when the resumed connector
+    confirms again and the slot's restart_lsn moves on."""
+    s = scenario
+    fired = fired_and_cleared(s, "PostgresSlotRetainedWalHigh", slot_name=s.p.slot)
+    assert {e["labels"]["severity"] for e in fired} == {"warning"}
+    for e in fired:
+        # (the slot passed 512 MiB during the switching, which began after the pause)
+        assert e["firing"] >= s.marks["connector paused"] + 60, "fired before its `for: 1m`"
+        assert e["resolved"] >= s.t_recover["wal"]
+    assert s.figures["retained WAL after switching (MiB)"] > 1024, s.summary()
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_held_back_wal_fires_slot_wal_not_reserved_extended_then_clears(scenario):
+    """Beyond max_wal_size (1 GB) the slot's wal_status is `extended`: PostgresSlotWalNotReserved with
+    severity warning (`for: 30s`), cleared when the slot is back within max_wal_size (`reserved`)."""
+    s = scenario
+    fired = fired_and_cleared(s, "PostgresSlotWalNotReserved", slot_name=s.p.slot)
+    assert {e["labels"]["wal_status"] for e in fired} == {"extended"}, s.summary()
+    assert {e["labels"]["severity"] for e in fired} == {"warning"}
+    for e in fired:
+        assert e["firing"] >= s.marks["connector paused"] + 30, "fired before its `for: 30s`"
+        assert e["resolved"] >= s.t_recover["wal"]
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_held_back_wal_stayed_far_from_invalidation_and_the_slot_recovered(scenario):
+    """The held-back WAL never came near max_slot_wal_keep_size (2 GB, where PostgreSQL invalidates the slot
+    and the connector must snapshot again), and after the recovery the stack is as other tests need it: the
+    connector and its task RUNNING, the slot active, `reserved` and holding back a few MiB."""
+    s = scenario
+    assert s.wal_max < WAL_NEVER, f"the slot held back {s.wal_max / MIB:.0f} MiB\n{s.summary()}"
+    assert s.slot_after is not None, s.summary()
+    after = s.slot_after
+    assert after["states"] == ["RUNNING", "RUNNING"], s.summary()
+    assert after["active"] and after["wal_status"] == "reserved", s.summary()
+    assert after["retained"] < HEALTHY_RETAINED, s.summary()
+    assert s.states["connector"] == "done", s.summary()
 
 
 @pytest.mark.timeout(SCENARIO_TIMEOUT_S)
