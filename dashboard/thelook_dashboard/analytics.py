@@ -178,6 +178,7 @@ class ResultStore:
         except Malformed as e:
             topic.malformed += 1
             topic.last_error = str(e)
+            topic.version += 1        # the view shows the count
             return False
         if timestamp is not None and (topic.updated is None or timestamp > topic.updated):
             topic.updated = timestamp

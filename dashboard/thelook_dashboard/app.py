@@ -62,7 +62,7 @@ class Hub:
         self.results = ResultReader(settings, self.store, self.store_lock)
         self.kafka = KafkaWatch(settings, self.health)
         self.poller = Poller(settings, self.health, token)
-        self.verify = VerifyRunner(settings, on_change=self.changed)
+        self.verify = VerifyRunner(settings, on_change=self.changed, slot=lambda: self.poller.slot)
         self.controls = Controls(settings, token, on_change=self.changed)
         self.snapshot_bytes = b""
         self.snapshots = 0

@@ -23,8 +23,9 @@ class Busy(Exception):
 
 
 class VerifyRunner:
-    def __init__(self, settings, on_change=None):
+    def __init__(self, settings, on_change=None, slot=lambda: None):
         self.s = settings
+        self.slot = slot          # the connector's replication slot (from its config), when known
         self.on_change = on_change or (lambda: None)
         self.lock = threading.Lock()
         self.runs = 0
@@ -37,6 +38,9 @@ class VerifyRunner:
     def command(self, json_path):
         cmd = [sys.executable, "-m", "thelook_datagen", "verify", "--bootstrap-servers", self.s.bootstrap_servers,
                "--topic-prefix", self.s.topic_prefix, "--schema", self.s.schema, "--json", json_path]
+        if self.slot():
+            # verify waits until this slot has confirmed its cut; with several slots it must be named
+            cmd += ["--slot", self.slot()]
         for key, value in (self.s.kafka_config or {}).items():
             cmd += ["--kafka-config", f"{key}={value}"]
         return cmd

@@ -65,7 +65,7 @@ def project_cmd(tools, docker, *args):
 
 def test_services_split_by_restart_policy(resolved, tools):
     long_running, one_shots, unawaited = tools.compose_project.split_services(resolved)
-    assert long_running == ["connect", "generator", "jobmanager", "kafka", "postgres", "postgres-exporter", "prometheus",
+    assert long_running == ["connect", "dashboard", "generator", "jobmanager", "kafka", "postgres", "postgres-exporter", "prometheus",
                             "sql-gateway", "taskmanager"]
     assert one_shots == ["flink-jars", "flink-storage", "init-schema", "metrics-jars", "register-connector",
                          "submit-flink-jobs"]

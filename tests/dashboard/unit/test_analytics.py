@@ -61,6 +61,7 @@ def test_gaps_in_minutes_are_zero_and_deleting_the_newest_moves_the_window():
 
 def test_malformed_messages_are_counted_and_skipped():
     s = ResultStore()
+    assert s.view()["stock_per_dc"]["malformed"] == 0     # a cached view must not hide later counts
     assert not s.apply("stock_per_dc", b"not json", b"{}", 1.0)
     assert not s.apply("stock_per_dc", k(dc_id=1), b"[1,2]", 1.0)
     assert not s.apply("stock_per_dc", k(dc_id=1), json.dumps({"dc_id": 1, "in_stock": "many"}).encode(), 1.0)
