@@ -190,11 +190,14 @@ def build(values, alerts, connector, flink_jobs, analytics, now, prometheus_ok, 
     elif results_kafka_ok:
         detail["results"] = "no results yet"
 
+    if not prometheus_ok:
+        for sid in detail:
+            detail[sid] = detail[sid] or "no figures: Prometheus unreachable"
     out = []
     for sid, name in STAGES:
         alerts_here = by_stage[sid]
         has_data = any(r["value"] is not None for r in stages[sid]["rates"] + stages[sid]["lags"]) or bool(
-            detail[sid])
+            detail[sid] and prometheus_ok) or own[sid] is not None
         if any(a["state"] == "firing" and a["severity"] == "critical" for a in alerts_here) or own[sid] == "red":
             state = "red"
         elif alerts_here or own[sid] == "amber":
