@@ -60,6 +60,14 @@ def window(pid, seconds, pages=()):
     return cpu, max(rss), rss[-1]
 
 
+def load(url):
+    """The pipeline's rates as the dashboard shows them (what the window ran under)."""
+    stages = {s["id"]: s for s in requests.get(url + "api/snapshot", timeout=5).json()["stages"]}
+    visits = stages["generator"]["rates"][0]["value"] or 0
+    events = stages["debezium"]["rates"][0]["value"] or 0
+    return f"(generator {visits:.0f} visits/s, Debezium {events:.0f} events/s)"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=100.0, help="generator visits per second (0: no generator)")
@@ -108,8 +116,8 @@ def main():
         print(f"[bench] {keys} result rows held; sources down: {', '.join(down) or 'none'}", flush=True)
 
         cpu, peak, end = window(dash.pid, args.seconds)
-        print(f"baseline (no page):   server CPU {cpu:5.1f}% of one core, RSS peak {peak:6.1f} MiB, end {end:6.1f} MiB",
-              flush=True)
+        print(f"baseline (no page):   server CPU {cpu:5.1f}% of one core, RSS peak {peak:6.1f} MiB, end {end:6.1f} MiB "
+              f"{load(url)}", flush=True)
 
         from playwright.sync_api import sync_playwright
         with sync_playwright() as pw:
@@ -124,13 +132,13 @@ def main():
             time.sleep(5)   # first snapshots and chart set-up are not part of the steady state
             cpu, peak, end = window(dash.pid, args.seconds, pages)
             print(f"{args.tabs} pages open:         server CPU {cpu:5.1f}% of one core, RSS peak {peak:6.1f} MiB, "
-                  f"end {end:6.1f} MiB", flush=True)
+                  f"end {end:6.1f} MiB {load(url)}", flush=True)
             for i, page in enumerate(pages, 1):
                 stats = page.evaluate("window.dashboardStats")
                 longest = page.evaluate("Math.max.apply(null, [0].concat(window.__longtasks))")
                 count = page.evaluate("window.__longtasks.length")
-                print(f"  page {i}: {stats['snapshots']} snapshots rendered, render mean "
-                      f"{stats.get('meanRenderMs', stats['lastRenderMs']):.1f} ms, longest render in the window "
+                print(f"  page {i}: {stats['snapshots']} snapshots rendered, last render "
+                      f"{stats['lastRenderMs']:.1f} ms, longest render in the window "
                       f"{stats['maxRenderMs']:.1f} ms; long tasks (> 50 ms): {count}, longest "
                       f"{'none' if not count else f'{longest:.0f} ms'}", flush=True)
             browser.close()
