@@ -35,7 +35,11 @@ QUERIES = {
     "kafka_up": 'max(up{job="kafka"})',
     "flink_in": f'sum(rate(flink_taskmanager_job_task_operator_numRecordsIn{{operator_name=~"Source:.*",'
                 f'job_name=~"{{flink_jobs}}"}}[{RATE}]))',
-    "flink_lag": 'max(flink_taskmanager_job_task_operator_currentEmitEventTimeLag{job_name=~"{flink_jobs}"})',
+    # a source's event-time lag is the value for its latest record, so it stays where it was on a source that
+    # reads nothing (distribution centres change once a day): only sources that read in the window count
+    "flink_lag": 'max(flink_taskmanager_job_task_operator_currentEmitEventTimeLag{job_name=~"{flink_jobs}"} '
+                 'and on (job_id, operator_name, subtask_index) (rate(flink_taskmanager_job_task_operator_'
+                 f'numRecordsIn{{operator_name=~"Source:.*",job_name=~"{{flink_jobs}}"}}[{RATE}]) > 0))',
     "flink_restarts": 'sum(flink_jobmanager_job_numRestarts{job_name=~"{flink_jobs}"})',
     "results_in": f'sum(rate(kafka_server_topic_messages_in_total{{topic=~"{{result_topics}}"}}[{RATE}]))',
 }
@@ -140,7 +144,7 @@ def build(values, alerts, connector, flink_jobs, analytics, now, prometheus_ok, 
         },
         "flink": {
             "rates": [_rate("records in/s", v.get("flink_in"))],
-            "lags": [_rate("source event-time lag", v.get("flink_lag"), "ms")],
+            "lags": [_rate("source event-time lag", v.get("flink_lag"), "ms")],   # of the sources reading now
         },
         "results": {
             "rates": [_rate("result updates/s", v.get("results_in"))],

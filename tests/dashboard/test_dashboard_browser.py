@@ -250,6 +250,30 @@ def test_page_loads_fills_every_panel_and_changes_without_console_errors(setup, 
     assert not setup.console, f"console errors or warnings: {setup.console}"
 
 
+def test_every_query_of_the_strip_returns_a_series_from_the_real_prometheus(setup):
+    """The strip's PromQL, for this pipeline, against the stack's Prometheus while the generator writes: an
+    expression that errors or matches nothing would show as a dash on the page."""
+    from thelook_dashboard import stages
+    exprs = stages.queries(setup.p.prefix, setup.p.schema, setup.p.name, setup.p.slot)
+
+    def empty():
+        out = []
+        for key, expr in exprs.items():
+            body = requests.get(f"{setup.env['PROMETHEUS_URL']}/api/v1/query", params={"query": expr}, timeout=10).json()
+            assert body["status"] == "success", (key, expr, body)
+            if not body["data"]["result"]:
+                out.append(key)
+        return out
+    deadline = time.monotonic() + 60
+    while True:
+        missing = empty()
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("no series within 60 s for: " + "; ".join(f"{k}: {exprs[k]}" for k in missing))
+        time.sleep(5)
+
+
 # ---------------------------------------------------------------- 2. pause and resume capture
 
 def test_pause_from_the_page_grows_the_slot_lag_and_resume_drains_it(setup, page):
