@@ -320,6 +320,46 @@ def test_rate_set_on_the_page_changes_the_generators_target(setup, page):
         "visits_per_second"] == 20)
 
 
+# ---------------------------------------------------------------- restarting the task, the Flink jobs
+
+def test_restart_task_from_the_page_restarts_the_connectors_task(setup, page):
+    page.click('[data-testid="control-connector.restart-task"]')
+    page.wait_for_selector('[data-testid="control-last"][data-ok="true"][data-action="connector.restart-task"]',
+                           timeout=60_000)
+    wait_for("the task is RUNNING again", lambda: setup.connector_state() == ("RUNNING", ["RUNNING"]))
+
+
+def test_cancel_and_resubmit_the_flink_jobs_from_the_page(setup, page):
+    def jobs():
+        """{job id: state} of this prefix's jobs (cancelled ones stay listed under the same names)"""
+        return {j["jid"]: j["state"] for j in requests.get(
+            f"{setup.env['FLINK_URL']}/jobs/overview", timeout=10).json()["jobs"]
+            if j["name"].startswith(setup.p.prefix + ".analytics.")}
+    running = [jid for jid, st in jobs().items() if st == "RUNNING"]
+    assert len(running) == 5, jobs()
+    page.click('[data-testid="control-flink.cancel"]')
+    wait_for("Flink reports this prefix's jobs CANCELED", lambda: all(jobs()[jid] == "CANCELED" for jid in running))
+    page.wait_for_selector('[data-testid="stage-flink"]:not([data-state="green"])', timeout=60_000)
+    # one control at a time: the cancel ends when its own poll has seen every job end
+    page.wait_for_selector('[data-testid="control-last"][data-ok="true"][data-action="flink.cancel"]',
+                           timeout=90_000)
+    page.click('[data-testid="control-flink.resubmit"]')
+    page.wait_for_selector('[data-testid="control-last"][data-action="flink.resubmit"]', timeout=STEP_TIMEOUT_S * 1000)
+    assert page.get_attribute('[data-testid="control-last"]', "data-ok") == "true", \
+        page.inner_text('[data-testid="control-last"]')
+    wait_for("five new jobs RUNNING",
+             lambda: sum(1 for jid, st in jobs().items() if st == "RUNNING" and jid not in running) == 5)
+    page.wait_for_selector('[data-testid="stage-flink"][data-state="green"]', timeout=STEP_TIMEOUT_S * 1000)
+
+
+def test_result_topics_are_compacted(setup):
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+    admin = AdminClient({"bootstrap.servers": setup.env["KAFKA_BOOTSTRAP_SERVERS"]})
+    res = [ConfigResource(ResourceType.TOPIC, f"{setup.p.prefix}.analytics.{job}") for job in PANELS]
+    for r, fut in admin.describe_configs(res).items():
+        assert fut.result(30)["cleanup.policy"].value == "compact", r.name
+
+
 # ---------------------------------------------------------------- 4. Verify
 
 def test_verify_button_refuses_a_second_run_and_ends_ok(setup, page):
