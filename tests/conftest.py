@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 STACK = ROOT / "scripts" / "stack"
 ENV_KEYS = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE",
-            "KAFKA_BOOTSTRAP_SERVERS", "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL", "PROMETHEUS_URL")
+            "KAFKA_BOOTSTRAP_SERVERS", "CONNECT_URL", "FLINK_URL", "FLINK_SQL_GATEWAY_URL", "PROMETHEUS_URL",
+            "DASHBOARD_URL")
 
 
 def pytest_addoption(parser):
@@ -62,6 +63,7 @@ def stack_env(request):
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
             "CONNECT_URL": "http://127.0.0.1:8083", "FLINK_URL": "http://127.0.0.1:8081",
             "FLINK_SQL_GATEWAY_URL": "http://127.0.0.1:8084", "PROMETHEUS_URL": "http://127.0.0.1:9090",
+            "DASHBOARD_URL": "http://127.0.0.1:8088/",
             # the broker as Flink's containers see it (compose network), for SQL jobs under test
             "FLINK_KAFKA_BOOTSTRAP_SERVERS": "kafka:19092",
         }
