@@ -601,8 +601,9 @@ SCENARIO_OUTAGE = (
     Option("outage", ("--outage",), "seconds the connector is out", "THELOOK_OUTAGE_SECONDS",
            number(float, 1), 60.0, metavar="SECONDS"),
     Option("mode", ("--mode",), "how the connector is taken out: stop (PUT /connectors/NAME/stop, Kafka Connect "
-           "3.5+: the task ends and the slot holds WAL at once) or pause (PUT .../pause: the task keeps reading "
-           "WAL into Debezium's queue until it is full)", "THELOOK_OUTAGE_MODE", str, "stop",
+           "3.5+: the task ends and closes its replication connection, as in a real outage) or pause (PUT "
+           ".../pause: the task keeps its connection and reads WAL into Debezium's queue); either way the slot "
+           "confirms nothing and holds WAL from the first second", "THELOOK_OUTAGE_MODE", str, "stop",
            choices=("stop", "pause")),
     Option("report_interval", ("--report-interval",), "seconds between the slot's retained WAL reports",
            "THELOOK_OUTAGE_REPORT_INTERVAL", number(float, 0.5), 5.0, metavar="SECONDS"),

@@ -266,22 +266,26 @@ class ChangeTail:
                 "socket.connection.setup.timeout.ms": 10000, "logger": quiet_logger(),
                 **(settings.kafka_config or {})}
         self.consumer = Consumer(conf)
+        # the end offsets are asked for with a consumer of their own: a call on the tailing one waits behind
+        # its fetches (seconds per partition)
+        self.probe = Consumer(dict(conf, **{"group.id": conf["group.id"] + "-probe"}))
         topics = [topic_name(target.topic_prefix, target.schema, t) for t in TABLES if t != HEARTBEAT]
         try:
             meta = self.consumer.list_topics(timeout=settings.kafka_timeout)
         except KafkaException as err:
-            self.consumer.close()
+            self.close_clients()
             raise ScenarioError(f"cannot reach Kafka at {settings.bootstrap_servers}: {reason(err)}",
                                 "start the broker or fix {opt:bootstrap_servers}") from None
         parts = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
         if not parts:
-            self.consumer.close()
+            self.close_clients()
             raise ScenarioError(f"none of the topics {target.topic_prefix}.{target.schema}.<table> exists on "
                                 f"{settings.bootstrap_servers}", "is the connector streaming?")
         for tp in parts:
-            _, high = self.consumer.get_watermark_offsets(tp, timeout=settings.kafka_timeout)
+            _, high = self.probe.get_watermark_offsets(tp, timeout=settings.kafka_timeout)
             tp.offset = high
         self.start = {(tp.topic, tp.partition): tp.offset for tp in parts}
+        self.positions = dict(self.start)     # next offset to read per partition (kept by the thread)
         self.parts = parts
         self.consumer.assign(parts)
         self.events = []            # (source_ts_ms, kafka_ts_ms)
@@ -299,8 +303,12 @@ class ChangeTail:
                 time.sleep(0.5)
                 continue
             found = []
+            read = {}
             for m in batch:
-                if m.error() or m.value() is None:
+                if m.error():
+                    continue
+                read[(m.topic(), m.partition())] = m.offset() + 1
+                if m.value() is None:
                     continue
                 ts_type, ts = m.timestamp()
                 try:
@@ -314,6 +322,7 @@ class ChangeTail:
             with self.lock:
                 self.records += len(batch)
                 self.events.extend(found)
+                self.positions.update(read)
 
     def newest(self):
         """(source_ts_ms, kafka_ts_ms) of the change read last, or None."""
@@ -328,15 +337,15 @@ class ChangeTail:
     def read_up_to_now(self, timeout=30.0):
         """Waits until the consumer has read up to the topics' end offsets of this moment."""
         ends = {}
-        probe = self.consumer
         for tp in self.parts:
-            _, high = probe.get_watermark_offsets(tp, timeout=10, cached=False)
+            _, high = self.probe.get_watermark_offsets(tp, timeout=10, cached=False)
             ends[(tp.topic, tp.partition)] = high
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            # (a partition that got nothing new since the start has no position yet: nothing to wait for)
-            positions = {(tp.topic, tp.partition): tp.offset for tp in probe.position(self.parts)}
-            if all(v <= self.start[k] or positions.get(k, -1) >= v for k, v in ends.items()):
+            # (the positions the tailing thread keeps: asking its consumer from here waits behind its fetches)
+            with self.lock:
+                positions = dict(self.positions)
+            if all(positions.get(k, -1) >= v for k, v in ends.items()):
                 return True
             time.sleep(0.2)
         return False
@@ -344,10 +353,14 @@ class ChangeTail:
     def close(self):
         self._stop.set()
         self.thread.join(5)
-        try:
-            self.consumer.close()
-        except Exception:
-            pass
+        self.close_clients()
+
+    def close_clients(self):
+        for client in (self.consumer, self.probe):
+            try:
+                client.close()
+            except Exception:
+                pass
 
 
 # ---------------------------------------------------------------- Prometheus
