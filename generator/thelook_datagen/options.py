@@ -565,3 +565,89 @@ def parse_flink_jobs_settings(argv, environ=None, default_sql_dir=None):
     """submit-flink-jobs' command line and environment -> FlinkJobsSettings; `sql_dir` defaults to
     `default_sql_dir` (the script knows where the repository's flink/ folder is)."""
     return parse_into(FlinkJobsSettings, SUBMIT_FLINK_JOBS, argv, environ, sql_dir=default_sql_dir)
+
+
+# ------------------------------------------------------------------ scripts/scenario
+# (the logic is in thelook_datagen.scenarios; the command line in scenarios/cli.py)
+
+@dataclass(frozen=True)
+class Positional(Option):
+    """A positional argument (optional on the command line, so that --list needs none)."""
+
+    def add_to(self, group):
+        group.add_argument(self.dest, nargs="?", type=self.type, default=None, metavar=self.metavar,
+                           help=self.help_text())
+
+
+SCENARIO_COMMON = (
+    Positional("scenario", ("NAME",), "the scenario to run (see --list)", "THELOOK_SCENARIO", nonempty,
+               metavar="NAME"),
+    Option("list", ("--list",), "list the scenarios, one line each, and exit", kind="flag", default=False),
+    Option("connector", ("--connector",), "the Debezium connector on Kafka Connect the scenario works on (its "
+           "slot, schema and topic prefix are read from its config)", "THELOOK_CONNECTOR", nonempty,
+           "thelook-postgres", metavar="NAME"),
+    Option("seed", ("--seed",), "random seed of the scenario's own generator", "THELOOK_SCENARIO_SEED",
+           number(int), 1),
+    Option("rate", ("--rate",), "visits/s of the scenario's own generator", "THELOOK_SCENARIO_RATE",
+           number(float, 0, lo_open=True), 20.0, metavar="VISITS_PER_S"),
+    Option("no_generator", ("--no-generator",), "start no generator: the user runs their own (the scenario "
+           "needs writes to observe)", "THELOOK_SCENARIO_NO_GENERATOR", kind="flag", default=False),
+    Option("json", ("--json",), "print a machine-readable summary (JSON) at the end instead of the timeline",
+           "THELOOK_SCENARIO_JSON", kind="flag", default=False),
+    Option("verify_timeout", ("--verify-timeout",), "seconds verify may wait for the connector to catch up",
+           "THELOOK_SCENARIO_VERIFY_TIMEOUT", number(float, 0, lo_open=True), 180.0, metavar="SECONDS"),
+)
+SCENARIO_OUTAGE = (
+    Option("outage", ("--outage",), "seconds the connector is out", "THELOOK_OUTAGE_SECONDS",
+           number(float, 1), 60.0, metavar="SECONDS"),
+    Option("mode", ("--mode",), "how the connector is taken out: stop (PUT /connectors/NAME/stop, Kafka Connect "
+           "3.5+: the task ends and closes its replication connection, as in a real outage) or pause (PUT "
+           ".../pause: the task keeps its connection and reads WAL into Debezium's queue); either way the slot "
+           "confirms nothing and holds WAL from the first second", "THELOOK_OUTAGE_MODE", str, "stop",
+           choices=("stop", "pause")),
+    Option("report_interval", ("--report-interval",), "seconds between the slot's retained WAL reports",
+           "THELOOK_OUTAGE_REPORT_INTERVAL", number(float, 0.5), 5.0, metavar="SECONDS"),
+    Option("wal_sample", ("--wal-sample",), "seconds over which the current WAL rate is measured before the "
+           "outage (for the projection)", "THELOOK_OUTAGE_WAL_SAMPLE", number(float, 1), 5.0, metavar="SECONDS"),
+    Option("drain_timeout", ("--drain-timeout",), "seconds the backlog may take to drain after the resume",
+           "THELOOK_OUTAGE_DRAIN_TIMEOUT", number(float, 1), 300.0, metavar="SECONDS"),
+    Option("drain_wal", ("--drain-wal",), "drained means the slot retains at most this many MiB of WAL again "
+           "(and confirmed every change written before the resume)", "THELOOK_OUTAGE_DRAIN_WAL",
+           number(float, 0, lo_open=True), 16.0, metavar="MIB"),
+    Option("drain_lag", ("--drain-lag",), "drained also means the newest change reached Kafka within this many "
+           "milliseconds of its commit", "THELOOK_OUTAGE_DRAIN_LAG", number(float, 0, lo_open=True), 2000.0,
+           metavar="MS"),
+)
+SCENARIO_ENDPOINTS = (
+    CONNECT_URL,
+    Option("prometheus_url", ("--prometheus-url",), "Prometheus URL: when it answers, Debezium's "
+           "milliseconds behind source is reported too (default: none)", "PROMETHEUS_URL", nonempty),
+)
+
+SCENARIO = Command(
+    prog="scenario",
+    description="Runs a CDC scenario against the running stack (a situation that breaks real pipelines), prints "
+                "a timeline of what it does and observes, ends with thelook-datagen verify and cleans up what "
+                "it created. Exit status: 0 the expected outcome; 1 not; 2 could not run (stack down, connector "
+                "not registered, bad input).",
+    groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
+            ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
+                                       "(default: from the connector's table.include.list)")
+                                 if o is SCHEMA else o for o in POSTGRES)),
+            ("Kafka", tuple(reuse(TOPIC_PREFIX, default=None, env=None, help="the connector's topic.prefix "
+                                  "(default: from its config)") if o is TOPIC_PREFIX else o for o in KAFKA)),
+            ("endpoints", SCENARIO_ENDPOINTS)),
+    epilog=SOME_VARIABLES,
+)
+
+
+def _scenario_conn_kw(self):
+    return {**_conn_kw(self), "application_name": "thelook-scenario"}
+
+
+ScenarioSettings = settings_class("ScenarioSettings", SCENARIO, "scripts/scenario's settings: one field per "
+                                  "option.", conn_kw=property(_scenario_conn_kw))
+
+
+def parse_scenario_settings(argv, environ=None):
+    return parse_into(ScenarioSettings, SCENARIO, argv, environ)
