@@ -4,12 +4,11 @@ The option model (Option, Command, value types) and the options shared with the 
 (Kafka, topic prefix, schema, Connect and Flink URLs) are the generator's (thelook_datagen.options),
 so the same setting has the same flag, variable and default in every tool of the project.
 """
-from thelook_datagen.options import (BOOTSTRAP_SERVERS, CONNECT_URL, KAFKA_CONFIG, SCHEMA, SOME_VARIABLES,
+from thelook_datagen.options import (BOOTSTRAP_SERVERS, CONNECT_URL, CONNECTOR, KAFKA_CONFIG, SCHEMA, SOME_VARIABLES,
                                      TOPIC_PREFIX, Command, Option, nonempty, number, parse_into, reuse,
                                      settings_class)
 
 DEFAULT_PORT = 8088
-DEFAULT_CONNECTOR = "thelook-postgres"
 
 SERVER = (
     Option("address", ("--address",), "address to serve the page on (0.0.0.0 only inside a container: "
@@ -35,8 +34,7 @@ SOURCES = (
     Option("prometheus_url", ("--prometheus-url",), "Prometheus HTTP API", "PROMETHEUS_URL", nonempty,
            "http://127.0.0.1:9090"),
     CONNECT_URL,
-    Option("connector", ("--connector",), "name of the Debezium connector on Connect", "THELOOK_CONNECTOR_NAME",
-           nonempty, DEFAULT_CONNECTOR),
+    reuse(CONNECTOR, help="the Debezium connector whose state, task and replication slot the page shows"),
     Option("flink_url", ("--flink-url",), "Flink JobManager REST URL", "FLINK_URL", nonempty,
            "http://127.0.0.1:8081"),
     Option("sql_gateway_url", ("--sql-gateway-url",), "Flink SQL gateway REST URL (resubmitting the jobs)",

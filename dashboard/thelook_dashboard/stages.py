@@ -82,7 +82,8 @@ def queries(prefix, schema, connector="thelook-postgres", slot=None):
     result = re.escape(f"{prefix}.analytics.") + ".*"
     # Flink's reporter writes label values with every character but [A-Za-z0-9_:] replaced by "_"
     jobs = re.sub(r"[^A-Za-z0-9_:]", "_", f"{prefix}.analytics.") + ".*"
-    fill = {"{flink_jobs}": _quote(jobs), "{change_topics}": _quote(change), "{result_topics}": _quote(result), "{schema}": _quote(schema),
+    fill = {"{flink_jobs}": _quote(jobs), "{change_topics}": _quote(change), "{result_topics}": _quote(result),
+            "{schema}": _quote(schema),
             "{prefix}": _quote(prefix), "{connector}": _quote(connector),
             "{slot}": f'{{slot_name="{_quote(slot)}"}}' if slot else ""}
     out = {}

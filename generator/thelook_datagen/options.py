@@ -466,6 +466,10 @@ SOME_VARIABLES = "An option with a variable in brackets can also be set by that 
 
 CONNECT_URL = Option("connect_url", ("--connect-url",), "Kafka Connect REST URL", "CONNECT_URL", nonempty,
                      "http://127.0.0.1:8083")
+# the connector a command works on (scripts/scenario, thelook-dashboard); register-connector takes its name
+# from the connector file instead (--name overrides it there)
+CONNECTOR = Option("connector", ("--connector",), "name of the Debezium connector on Kafka Connect",
+                   "THELOOK_CONNECTOR", nonempty, "thelook-postgres", metavar="NAME")
 CONNECTOR_WAIT = (
     CONNECT_URL,
     Option("timeout", ("--timeout",), "seconds to wait in all for Connect, the tables and RUNNING",
@@ -583,9 +587,8 @@ SCENARIO_COMMON = (
     Positional("scenario", ("NAME",), "the scenario to run (see --list)", "THELOOK_SCENARIO", nonempty,
                metavar="NAME"),
     Option("list", ("--list",), "list the scenarios, one line each, and exit", kind="flag", default=False),
-    Option("connector", ("--connector",), "the Debezium connector on Kafka Connect the scenario works on (its "
-           "slot, schema and topic prefix are read from its config)", "THELOOK_CONNECTOR", nonempty,
-           "thelook-postgres", metavar="NAME"),
+    reuse(CONNECTOR, help="the Debezium connector on Kafka Connect the scenario works on (its slot, schema and "
+          "topic prefix are read from its config)"),
     Option("seed", ("--seed",), "random seed of the scenario's own generator", "THELOOK_SCENARIO_SEED",
            number(int), 1),
     Option("rate", ("--rate",), "visits/s of the scenario's own generator", "THELOOK_SCENARIO_RATE",

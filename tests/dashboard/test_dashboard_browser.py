@@ -259,7 +259,8 @@ def test_every_query_of_the_strip_returns_a_series_from_the_real_prometheus(setu
     def empty():
         out = []
         for key, expr in exprs.items():
-            body = requests.get(f"{setup.env['PROMETHEUS_URL']}/api/v1/query", params={"query": expr}, timeout=10).json()
+            body = requests.get(f"{setup.env['PROMETHEUS_URL']}/api/v1/query", params={"query": expr},
+                                timeout=10).json()
             assert body["status"] == "success", (key, expr, body)
             if not body["data"]["result"]:
                 out.append(key)
