@@ -453,31 +453,6 @@ def test_unreachable_sources_are_named_and_the_page_stays_up(setup, browser, tmp
         dash.stop()
 
 
-# ---------------------------------------------------------------- the stack's own dashboard
-
-def test_the_stacks_dashboard_restarts_the_taskmanager_through_the_launcher(setup, stack_env, request):
-    """The dashboard service of scripts/stack: its restart control runs `scripts/stack restart taskmanager` for
-    its own instance, and the TaskManager comes back as a new process."""
-    if request.config.getoption("--stack") != "local" or not stack_env.get("DASHBOARD_URL"):
-        pytest.skip("the restart controls exist on the local stack only")
-    url = stack_env["DASHBOARD_URL"].rstrip("/")
-    assert "stack.restart-taskmanager" in requests.get(url + "/api/snapshot", timeout=10).json()[
-        "controls"]["available"]
-
-    def taskmanager_pid():
-        out = subprocess.run([str(ROOT / "scripts" / "stack"), "status"], env=setup.env, capture_output=True,
-                             text=True, timeout=60).stdout
-        rows = [ln.split() for ln in out.splitlines() if ln.startswith("taskmanager ")]
-        return rows[0][2] if rows and rows[0][1] == "running" else None
-    before = taskmanager_pid()
-    r = requests.post(url + "/api/controls/stack/restart-taskmanager", timeout=300)
-    assert r.status_code == 200 and r.json()["ok"], r.text
-    after = taskmanager_pid()
-    assert before and after and after != before, (before, after)
-    wait_for("the new TaskManager offers its slots", lambda: requests.get(
-        f"{setup.env['FLINK_URL']}/overview", timeout=10).json()["taskmanagers"] == 1, timeout=120)
-
-
 # ---------------------------------------------------------------- 8. who may act
 
 def test_actions_from_other_addresses_need_the_token(setup, tmp_path):
