@@ -599,6 +599,11 @@ SCENARIO_COMMON = (
            "THELOOK_SCENARIO_JSON", kind="flag", default=False),
     Option("verify_timeout", ("--verify-timeout",), "seconds verify may wait for the connector to catch up",
            "THELOOK_SCENARIO_VERIFY_TIMEOUT", number(float, 0, lo_open=True), 180.0, metavar="SECONDS"),
+    Option("no_flink_compare", ("--no-flink-compare",), "do not compare the Flink jobs' results with PostgreSQL "
+           "at the end (by default they are, when jobs of the connector's topic prefix run)",
+           "THELOOK_SCENARIO_NO_FLINK_COMPARE", kind="flag", default=False),
+    Option("flink_settle", ("--flink-settle",), "seconds the Flink results may take to equal PostgreSQL's",
+           "THELOOK_SCENARIO_FLINK_SETTLE", number(float, 0, lo_open=True), 150.0, metavar="SECONDS"),
 )
 SCENARIO_OUTAGE = (
     Option("outage", ("--outage",), "seconds the connector is out", "THELOOK_OUTAGE_SECONDS",
@@ -623,6 +628,7 @@ SCENARIO_OUTAGE = (
 )
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
+    FLINK_ENDPOINTS[0],
     Option("prometheus_url", ("--prometheus-url",), "Prometheus URL: when it answers, Debezium's "
            "milliseconds behind source is reported too (default: none)", "PROMETHEUS_URL", nonempty),
 )

@@ -56,7 +56,6 @@ def lookup(name):
     built = {n: b for n, _, b in CATALOGUE}[name]
     if not built:
         raise NotBuilt(f"scenario {name} is not built yet", "scripts/scenario --list shows the ones that are")
-    if name == "connector-outage":
-        from .connector_outage import run
-        return run
-    raise NotBuilt(f"scenario {name} is not built yet")  # (unreachable while the catalogue is consistent)
+    # each scenario is the module of its name (dashes as underscores) with a run(settings, connect, timeline)
+    import importlib
+    return importlib.import_module("." + name.replace("-", "_"), __name__).run

@@ -421,3 +421,24 @@ def run_verify(settings, target, env, timeout):
         except ValueError:
             data = {}
         return VerifyResult(res.returncode, time.monotonic() - t0, data, res.stdout + res.stderr)
+
+
+# ---------------------------------------------------------------- the end of every scenario
+
+def finish(settings, target, env, timeline, result, verify_expected_ok=True):
+    """The end every scenario shares: the real `thelook-datagen verify` on the target, then (where Flink jobs
+    of the target's topic prefix run) their results compared with PostgreSQL (flink_check). Fills
+    result["verify"] (and "verify_output" when it is not OK) and result["flink"]; returns True when verify's
+    outcome is the expected one (OK, or FAILED when verify_expected_ok is False) and Flink's results, where
+    compared, equal PostgreSQL's."""
+    timeline.note(f"verify: thelook-datagen verify --schema {target.schema} --topic-prefix "
+                  f"{target.topic_prefix} --slot {target.slot}")
+    verified = run_verify(settings, target, env, settings.verify_timeout)
+    result["verify"] = verified.summary()
+    timeline.note(f"verify exit {verified.status} in {verified.seconds:.1f} s: {verified.line()}")
+    if verified.ok != verify_expected_ok:
+        result["verify_output"] = verified.output[-4000:]
+    from .flink_check import compare_if_running
+    flink = compare_if_running(settings, target, timeline)
+    result["flink"] = flink
+    return verified.ok == verify_expected_ok and (flink is None or flink["equal"])

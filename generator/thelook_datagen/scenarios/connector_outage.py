@@ -28,8 +28,8 @@ import time
 
 from . import ScenarioError
 from ..ops import connector as connector_ops
-from .common import (MIB, ChangeTail, Generator, Postgres, child_env, mib, prometheus_value, require_slot,
-                     run_verify, target_connector, wait_state)
+from .common import (MIB, ChangeTail, Generator, Postgres, child_env, finish, mib, prometheus_value,
+                     require_slot, target_connector, wait_state)
 
 NAME = "connector-outage"
 WHY_STOP = ("stop: the task ends and closes its replication connection, the slot goes inactive, as in a real "
@@ -215,14 +215,8 @@ def run(settings, connect, timeline):
             result["generator"] = {k: summary.get(k) for k in ("visits", "visits_per_s", "rows", "errors")} if summary else None
             timeline.note("generator stopped" + (f": {summary['visits']} visits, {summary['rows']} rows, "
                                                  f"{summary['visits_per_s']:.1f} visits/s" if summary else ""))
-        timeline.note(f"verify: thelook-datagen verify --schema {target.schema} --topic-prefix "
-                      f"{target.topic_prefix} --slot {target.slot}")
-        verified = run_verify(settings, target, env, settings.verify_timeout)
-        result["verify"] = verified.summary()
-        timeline.note(f"verify exit {verified.status} in {verified.seconds:.1f} s: {verified.line()}")
-        if not verified.ok:
-            result["verify_output"] = verified.output[-4000:]
-        result["ok"] = bool(drained_s is not None and verified.ok)
+        finished = finish(settings, target, env, timeline, result)
+        result["ok"] = bool(drained_s is not None and finished)
         return result
     finally:
         if out["mode"] and not out["resumed"]:
