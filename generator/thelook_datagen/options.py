@@ -629,6 +629,8 @@ SCENARIO_OUTAGE = (
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
+    reuse(FLINK_JOB_VALUES[-1], help="the top products window the jobs were submitted with, in minutes (for the "
+          "comparison of their results; default: 60, as submit-flink-jobs)"),
     Option("prometheus_url", ("--prometheus-url",), "Prometheus URL: when it answers, Debezium's "
            "milliseconds behind source is reported too (default: none)", "PROMETHEUS_URL", nonempty),
 )

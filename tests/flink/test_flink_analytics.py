@@ -7,7 +7,6 @@ remove) must equal the same computation in SQL on PostgreSQL's final rows. Befor
 suffix of every source topic is sent again, as Debezium does after a crash, so the results also
 prove that duplicates are not counted twice.
 """
-import json
 import os
 import re
 import subprocess
@@ -19,8 +18,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
-from confluent_kafka import ConsumerGroupTopicPartitions, Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from thelook_datagen.ops import flink_results
 from thelook_datagen.tables import SHOP_TABLES as TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,40 +42,6 @@ def log(msg):
 
 
 # ---------------------------------------------------------------- Kafka helpers
-
-def read_upsert_topic(bootstrap, topic, timeout=60.0):
-    """The final table of an upsert topic: {key json: value dict}, tombstoned keys removed."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"flink-test-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout)
-        if topic not in meta.topics or meta.topics[topic].error is not None:
-            return {}
-        ends = {}
-        for p in meta.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-            if high > low:
-                ends[p] = (low, high)
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _) in ends.items()])
-        table, done = {}, set()
-        deadline = time.monotonic() + timeout
-        while len(done) < len(ends):
-            assert time.monotonic() < deadline, f"reading {topic} did not reach its end in {timeout} s"
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            assert not msg.error(), f"{topic}: {msg.error()}"
-            key = json.dumps(json.loads(msg.key()), sort_keys=True)
-            if msg.value() is None:
-                table.pop(key, None)
-            else:
-                table[key] = json.loads(msg.value())
-            if msg.offset() + 1 >= ends[msg.partition()][1]:
-                done.add(msg.partition())
-        return table
-    finally:
-        consumer.close()
-
 
 def read_topic(bootstrap, topic, last=None, timeout=60.0):
     """All records of a topic (or the last `last` of each partition) as (partition, key, value)."""
@@ -198,40 +164,20 @@ class Pipeline:
         self.wait_until_consumed()
 
     def wait_until_consumed(self, timeout=SETTLE_SECONDS):
-        """Waits until every job has committed offsets at the end of each source topic.
-
-        The Kafka source commits its offsets when a checkpoint completes, and a checkpoint completes
-        only after mini-batches are flushed and the upsert-kafka sink has flushed its writes, so then
-        the result topics hold the results of every change, the replayed duplicates included. Without
-        this, a comparison could pass on the results from before the duplicates arrived."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        sources = [f"{self.prefix}.{self.schema}.{t}" for t in TABLES]
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"flink-test-{uuid.uuid4().hex}"})
-        ends = {}
-        for topic in sources:
-            for p in consumer.list_topics(topic, timeout=30).topics[topic].partitions:
-                ends[(topic, p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-        consumer.close()
-        reads = {}   # job group -> the source topics its SQL reads
-        for path in (ROOT / "flink" / "jobs").glob("*.sql"):
-            names = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", path.read_text()))
-            tables = {n.replace("_changes", "") for n in names} & set(TABLES)
-            assert tables, f"{path.name} reads no source table?"
-            reads[f"{self.prefix}.analytics.{path.stem}"] = {f"{self.prefix}.{self.schema}.{t}" for t in tables}
+        """Waits until every job has committed offsets at the end of each source topic it reads
+        (flink_results.jobs_behind: the Kafka source commits on a completed checkpoint, after the upsert-kafka
+        sink flushed), so the result topics hold the results of every change, the replayed duplicates
+        included. Without this, a comparison could pass on the results from before the duplicates arrived."""
+        conf = {"bootstrap.servers": self.bootstrap}
+        ends = flink_results.end_offsets(conf, {f"{self.prefix}.{self.schema}.{t}" for t in TABLES})
         deadline = time.monotonic() + timeout
         while True:
-            behind = {}
-            for group, topics in reads.items():
-                fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
-                committed = {(tp.topic, tp.partition): tp.offset for tp in fut.result().topic_partitions}
-                lag = sum(end - max(committed.get(tp, 0), 0) for tp, end in ends.items() if tp[0] in topics)
-                if lag > 0:
-                    behind[group] = f"{lag} changes behind"
+            behind = flink_results.jobs_behind(conf, self.prefix, self.schema, ROOT / "flink", ends)
             if not behind:
                 log("every job has consumed every change (committed offsets at the topic ends)")
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"jobs did not catch up within {timeout} s: {behind}")
+                raise AssertionError(f"jobs did not catch up within {timeout} s: {behind} changes behind")
             time.sleep(2)
 
     def crash_taskmanager_midway(self, generator):
@@ -327,31 +273,6 @@ def pipeline(stack_env, request):
 
 # ---------------------------------------------------------------- comparing
 
-MINUTE = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-
-def same(a, b):
-    if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-6 + 1e-9 * abs(float(b))
-    return a == b
-
-
-def diff(expected, actual, fields):
-    """Human-readable differences between two {key: row} tables (empty when equal)."""
-    problems = []
-    for key in sorted(set(expected) - set(actual))[:5]:
-        problems.append(f"missing {key}: expected {expected[key]}")
-    for key in sorted(set(actual) - set(expected))[:5]:
-        problems.append(f"extra {key}: {actual[key]}")
-    for key in sorted(set(expected) & set(actual)):
-        bad = [f for f in fields if not same(expected[key].get(f), actual[key].get(f))]
-        if bad and len(problems) < 15:
-            problems.append(f"{key}: " + ", ".join(f"{f} expected {expected[key].get(f)!r} got {actual[key].get(f)!r}"
-                                                    for f in bad))
-    counts = f"{len(expected)} expected rows, {len(actual)} in Kafka"
-    return [counts] + problems if problems else []
-
-
 def settle(check, what):
     """Polls until the Flink result equals the database, or reports the last difference."""
     deadline = time.monotonic() + SETTLE_SECONDS
@@ -364,138 +285,70 @@ def settle(check, what):
         time.sleep(3)
 
 
-def kafka_table(pipeline, name, key_fields):
-    rows = read_upsert_topic(pipeline.bootstrap, f"{pipeline.prefix}.analytics.{name}")
-    return {tuple(v[k] for k in key_fields): v for v in rows.values()}
+def expected(pipeline, job, written_off=None):
+    """The job's result computed on PostgreSQL by the project's own comparison (ops/flink_results.py, which the
+    scenarios use too)."""
+    conn = pipeline.pg()
+    try:
+        return flink_results.expected(conn, pipeline.schema, job, TOP_WINDOW_MINUTES, written_off)
+    finally:
+        conn.close()
 
 
-def db_table(rows, key_fields):
-    return {tuple(r[k] for k in key_fields): r for r in rows}
+def settle_job(pipeline, job, want):
+    conf = {"bootstrap.servers": pipeline.bootstrap}
+    settle(lambda: flink_results.diff(want, flink_results.result_table(conf, pipeline.prefix, job),
+                                      flink_results.RESULTS[job].fields), job)
 
 
 # ---------------------------------------------------------------- the results
 
 def test_revenue_per_minute_equals_database(pipeline):
-    keys = ("window_start", "department", "category")
-    fields = ("window_end", "revenue", "gross_revenue", "orders", "items")
-    sql = f"""
-        SELECT {MINUTE.format("date_trunc('minute', oi.created_at)")} AS window_start,
-               {MINUTE.format("date_trunc('minute', oi.created_at) + interval '1 minute'")} AS window_end,
-               p.department, p.category,
-               SUM(CASE WHEN oi.status IN ('Cancelled', 'Returned') THEN 0 ELSE oi.sale_price END) AS revenue,
-               SUM(oi.sale_price) AS gross_revenue,
-               COUNT(DISTINCT oi.order_id) AS orders, COUNT(*) AS items
-        FROM order_items oi JOIN products p ON p.id = oi.product_id
-        GROUP BY 1, 2, 3, 4"""
-    expected = db_table(pipeline.query(sql), keys)
-    assert len(expected) > 20, "the run produced too few order minutes to test anything"
+    want = expected(pipeline, "revenue_per_minute")
+    assert len(want) > 20, "the run produced too few order minutes to test anything"
     statuses = {r["status"] for r in pipeline.query("SELECT DISTINCT status FROM order_items")}
     assert {"Cancelled", "Returned"} <= statuses, f"no cancellations/returns in the run: {statuses}"
-    settle(lambda: diff(expected, kafka_table(pipeline, "revenue_per_minute", keys), fields), "revenue_per_minute")
+    settle_job(pipeline, "revenue_per_minute", want)
 
 
 def test_status_counts_equal_database(pipeline):
-    keys = ("entity", "status")
-    sql = """SELECT 'orders' AS entity, status, COUNT(*) AS cnt FROM orders GROUP BY status
-             UNION ALL SELECT 'order_items', status, COUNT(*) FROM order_items GROUP BY status"""
-    expected = db_table(pipeline.query(sql), keys)
-    assert {k[1] for k in expected} == {"Processing", "Shipped", "Complete", "Cancelled", "Returned"}
-    settle(lambda: diff(expected, kafka_table(pipeline, "status_counts", keys), ("cnt",)), "status_counts")
+    want = expected(pipeline, "status_counts")
+    assert {k[1] for k in want} == {"Processing", "Shipped", "Complete", "Cancelled", "Returned"}
+    settle_job(pipeline, "status_counts", want)
 
 
 def test_funnel_per_minute_equals_database(pipeline):
-    keys = ("window_start",)
-    fields = ("window_end", "sessions", "product_views", "carts", "purchases", "abandoned_carts",
-              "ghost_sessions", "conversion_rate")
-    sql = f"""
-        WITH s AS (
-          SELECT session_id, MIN(created_at) AS started_at, MAX(user_id) AS user_id,
-                 COUNT(*) FILTER (WHERE event_type = 'product') AS product_views,
-                 bool_or(event_type = 'cart') AS reached_cart, bool_or(event_type = 'purchase') AS purchased
-          FROM events GROUP BY session_id)
-        SELECT {MINUTE.format("date_trunc('minute', started_at)")} AS window_start,
-               {MINUTE.format("date_trunc('minute', started_at) + interval '1 minute'")} AS window_end,
-               COUNT(*) AS sessions, SUM(product_views) AS product_views,
-               COUNT(*) FILTER (WHERE reached_cart) AS carts,
-               COUNT(*) FILTER (WHERE purchased) AS purchases,
-               COUNT(*) FILTER (WHERE user_id IS NOT NULL AND reached_cart AND NOT purchased) AS abandoned_carts,
-               COUNT(*) FILTER (WHERE user_id IS NULL) AS ghost_sessions,
-               (COUNT(*) FILTER (WHERE purchased))::float8 / COUNT(*) AS conversion_rate
-        FROM s GROUP BY 1, 2"""
-    expected = db_table(pipeline.query(sql), keys)
-    for row in expected.values():
-        row["product_views"] = int(row["product_views"])
-    assert sum(r["abandoned_carts"] for r in expected.values()) > 0
-    assert sum(r["ghost_sessions"] for r in expected.values()) > 0
+    want = expected(pipeline, "funnel_per_minute")
+    assert sum(r["abandoned_carts"] for r in want.values()) > 0
+    assert sum(r["ghost_sessions"] for r in want.values()) > 0
     match = re.search(r"events\(\+\d+ ~\d+ -(\d+)\)", pipeline.generator_summary)
     if match:  # closed accounts deleted events: the funnel must have followed those DELETEs
         assert int(match.group(1)) > 0, pipeline.generator_summary
-    settle(lambda: diff(expected, kafka_table(pipeline, "funnel_per_minute", keys), fields), "funnel_per_minute")
+    settle_job(pipeline, "funnel_per_minute", want)
 
 
 def test_top_products_over_the_window_equal_database(pipeline):
-    keys = ("rank",)
-    fields = ("product_id", "product_name", "brand", "department", "category", "revenue", "items",
-              "window_start", "window_end")
-    sql = f"""
-        WITH clock AS (SELECT date_trunc('minute', MAX(created_at)) AS cur FROM order_items),
-        pm AS (
-          SELECT oi.product_id, SUM(oi.sale_price::numeric(12, 2)) AS revenue, COUNT(*) AS items
-          FROM order_items oi, clock
-          WHERE oi.status NOT IN ('Cancelled', 'Returned')
-            AND oi.created_at >= clock.cur - %(w)s * interval '1 minute' + interval '1 minute'
-            AND oi.created_at < clock.cur + interval '1 minute'
-          GROUP BY oi.product_id)
-        SELECT ROW_NUMBER() OVER (ORDER BY pm.revenue DESC, pm.product_id) AS rank, pm.product_id,
-               p.name AS product_name, p.brand, p.department, p.category, pm.revenue::float8 AS revenue,
-               pm.items, {MINUTE.format("clock.cur - %(w)s * interval '1 minute' + interval '1 minute'")} AS window_start,
-               {MINUTE.format("clock.cur + interval '1 minute'")} AS window_end
-        FROM pm JOIN products p ON p.id = pm.product_id, clock
-        ORDER BY rank LIMIT 10"""
-    expected = db_table(pipeline.query(sql, {"w": TOP_WINDOW_MINUTES}), keys)
+    want = expected(pipeline, "top_products_last_hour")
     # Usually 10; fewer only when the run ended seconds into a new minute (then Flink has fewer ranks too).
-    assert expected, "no order item in the last window"
+    assert want, "no order item in the last window"
     older = pipeline.query("""SELECT COUNT(*) AS n FROM order_items
                               WHERE created_at < (SELECT date_trunc('minute', MAX(created_at)) FROM order_items)
                                                  - %(w)s * interval '1 minute' + interval '1 minute'""",
                            {"w": TOP_WINDOW_MINUTES})[0]["n"]
     assert older > 0, "no order item left the window during the run: the window boundary is untested"
-    settle(lambda: diff(expected, kafka_table(pipeline, "top_products_last_hour", keys), fields),
-           "top_products_last_hour")
-
-
-def written_off_from_changelog(pipeline):
-    """Unsold inventory items deleted, per centre, from the raw Debezium topic (ids counted once)."""
-    deleted = {}
-    for _, _, value in read_topic(pipeline.bootstrap, f"{pipeline.prefix}.{pipeline.schema}.inventory_items"):
-        if value is None:
-            continue
-        event = json.loads(value)
-        before = event.get("before") or {}
-        if event.get("op") == "d" and before.get("sold_at") is None:
-            deleted[before["id"]] = before["product_distribution_center_id"]
-    return deleted
+    settle_job(pipeline, "top_products_last_hour", want)
 
 
 def test_stock_per_distribution_centre_equals_database(pipeline):
-    keys = ("dc_id",)
-    fields = ("dc_name", "in_stock", "sold", "written_off")
-    deleted = written_off_from_changelog(pipeline)
+    deleted = flink_results.written_off_items({"bootstrap.servers": pipeline.bootstrap}, pipeline.prefix,
+                                              pipeline.schema)
     assert deleted, "the run wrote off no stock"
     still_there = pipeline.query("SELECT COUNT(*) AS n FROM inventory_items WHERE id = ANY(%s)", (list(deleted),))
     assert still_there[0]["n"] == 0, "items deleted in the changelog still exist in PostgreSQL"
     match = re.search(r"inventory_items\(\+\d+ ~\d+ -(\d+)\)", pipeline.generator_summary)
     if match:  # the generator's own count of DELETEs agrees with the changelog
         assert len(deleted) == int(match.group(1)), pipeline.generator_summary
-    sql = """SELECT dc.id AS dc_id, dc.name AS dc_name,
-                    COUNT(ii.id) FILTER (WHERE ii.sold_at IS NULL) AS in_stock,
-                    COUNT(ii.id) FILTER (WHERE ii.sold_at IS NOT NULL) AS sold
-             FROM distribution_centers dc LEFT JOIN inventory_items ii ON ii.product_distribution_center_id = dc.id
-             GROUP BY dc.id, dc.name"""
-    expected = db_table(pipeline.query(sql), keys)
-    for (dc_id,), row in expected.items():
-        row["written_off"] = sum(1 for dc in deleted.values() if dc == dc_id)
-    settle(lambda: diff(expected, kafka_table(pipeline, "stock_per_dc", keys), fields), "stock_per_dc")
+    settle_job(pipeline, "stock_per_dc", expected(pipeline, "stock_per_dc", deleted))
 
 
 @pytest.mark.parametrize("job", ["revenue_per_minute", "status_counts", "stock_per_dc"])

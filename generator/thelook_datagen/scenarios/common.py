@@ -160,6 +160,14 @@ class Postgres:
         self.conn.close()
 
 
+def newest_event_id(pg, schema):
+    """The highest id of the schema's events table (None when empty): every visit writes events."""
+    from psycopg2 import sql
+    with pg.conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT max(id) FROM {}.events").format(sql.Identifier(schema)))
+        return cur.fetchone()[0]
+
+
 def require_slot(pg, slot, connector):
     state = pg.slot(slot)
     if state is None:
@@ -211,6 +219,19 @@ class Generator:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def wait_writing(self, pg, schema, since_id, timeout=90.0):
+        """Waits until the generator has committed visits (events beyond id `since_id`, read before it
+        started): its start (imports, connection, reference data) takes seconds, more on a loaded machine, and
+        figures measured before its first commit would be of an idle database. Returns the seconds waited."""
+        t0 = time.monotonic()
+        while True:
+            self.check()
+            if (newest_event_id(pg, schema) or 0) > (since_id or 0):
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise ScenarioError(f"the scenario's generator committed no visit within {timeout:g} s")
+            time.sleep(0.25)
 
     def records(self):
         out = []

@@ -28,8 +28,8 @@ import time
 
 from . import ScenarioError
 from ..ops import connector as connector_ops
-from .common import (MIB, ChangeTail, Generator, Postgres, child_env, finish, mib, prometheus_value,
-                     require_slot, target_connector, wait_state)
+from .common import (MIB, ChangeTail, Generator, Postgres, child_env, finish, mib, newest_event_id,
+                     prometheus_value, require_slot, target_connector, wait_state)
 
 NAME = "connector-outage"
 WHY_STOP = ("stop: the task ends and closes its replication connection, the slot goes inactive, as in a real "
@@ -83,10 +83,13 @@ def run(settings, connect, timeline):
                       f"max_slot_wal_keep_size {'unlimited' if limit is None else mib(limit)}")
         env = child_env(settings)
         if not settings.no_generator:
+            since = newest_event_id(pg, target.schema)
             gen = Generator(settings, target, env)
             timeline.note(f"generator started: {settings.rate:g} visits/s, seed {settings.seed} (pid {gen.proc.pid})")
+            waited = gen.wait_writing(pg, target.schema, since)
+            # its first seconds write full-page images after a checkpoint: more WAL than its steady rate
             time.sleep(GENERATOR_WARMUP_S)
-            gen.check()
+            timeline.note(f"generator writing ({waited:.1f} s after its start)")
         t_lsn, lsn0 = time.monotonic(), pg.wal_lsn()
         time.sleep(settings.wal_sample)
         if gen:
