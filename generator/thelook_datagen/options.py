@@ -626,6 +626,21 @@ SCENARIO_OUTAGE = (
            "milliseconds of its commit", "THELOOK_OUTAGE_DRAIN_LAG", number(float, 0, lo_open=True), 2000.0,
            metavar="MS"),
 )
+SCENARIO_STORM = (
+    Option("services", ("--services",), "the services restarted, in this order (comma-separated, of connect, kafka, "
+           "postgres, taskmanager)", "THELOOK_STORM_SERVICES", nonempty, "connect,kafka,postgres,taskmanager",
+           metavar="LIST"),
+    Option("pause_min", ("--pause-min",), "shortest pause before each restart (drawn from --seed)",
+           "THELOOK_STORM_PAUSE_MIN", number(float, 0), 5.0, metavar="SECONDS"),
+    Option("pause_max", ("--pause-max",), "longest pause before each restart", "THELOOK_STORM_PAUSE_MAX",
+           number(float, 0), 20.0, metavar="SECONDS"),
+    Option("restart_command", ("--restart-command",), "the command that restarts one service, given its name as "
+           "the last argument (default: this checkout's scripts/stack restart; on compose: 'docker compose "
+           "restart')", "THELOOK_STORM_RESTART_COMMAND", nonempty, metavar="COMMAND"),
+    Option("recover_timeout", ("--recover-timeout",), "seconds each restart and the recovery after it (connector "
+           "RUNNING, capture resumed, Flink jobs RUNNING) may take", "THELOOK_STORM_RECOVER_TIMEOUT",
+           number(float, 1), 240.0, metavar="SECONDS"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -641,7 +656,7 @@ SCENARIO = Command(
                 "a timeline of what it does and observes, ends with thelook-datagen verify and cleans up what "
                 "it created. Exit status: 0 the expected outcome; 1 not; 2 could not run (stack down, connector "
                 "not registered, bad input).",
-    groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
+    groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE), ("restart-storm", SCENARIO_STORM),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),
