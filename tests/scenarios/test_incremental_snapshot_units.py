@@ -121,3 +121,50 @@ def test_read_problems_bounds():
 
 def test_rate():
     assert rate(29196, 24.1) == 1211.5 and rate(5, 0) is None and rate(5, None) is None
+
+
+def test_a_connector_without_signalling_table_is_one_line_exit_2_before_anything_is_done(capsys):
+    """A RUNNING connector registered from an older JSON (no signal.data.collection): refused before PostgreSQL
+    or Kafka is contacted (the port given is closed), nothing PUT to Connect."""
+    import io
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from thelook_datagen.scenarios import cli
+    calls = []
+
+    class OldConnector(BaseHTTPRequestHandler):
+        def do_GET(self):
+            calls.append(("GET", self.path))
+            body = ({"connector": {"state": "RUNNING"}, "tasks": [{"id": 0, "state": "RUNNING"}]}
+                    if self.path.endswith("/status") else
+                    {"slot.name": "s", "topic.prefix": "p", "table.include.list": "shop.products,shop.users"})
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self):
+            calls.append(("PUT", self.path))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), OldConnector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = io.StringIO()
+        status = cli.main(["incremental-snapshot", "--connector", "old", "--connect-url",
+                           f"http://127.0.0.1:{server.server_address[1]}", "--port", str(free_port())], out=out)
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert status == 2 and not out.getvalue()
+    assert err.count("\n") == 1 and err.startswith("scenario: error: the connector has no signal.data.collection "
+                                                   "(Debezium's signalling table)"), err
+    assert "scripts/register-connector" in err and not [c for c in calls if c[0] == "PUT"]

@@ -224,7 +224,7 @@ class SnapshotWatch:
                 op = event.get("op")
                 if op == "r" and source.get("snapshot") == "incremental":
                     self.reads[table] += 1
-                    self.keys[table].add(m.key())
+                    self.keys[table].add(hash(m.key()))     # (a hash: a large users table stays small)
                     self.last_read = time.monotonic()
                 elif op in ("c", "u", "d"):
                     self.changes[table] += 1
@@ -305,15 +305,15 @@ def run(settings, connect, timeline):
     ScenarioError (or another UserError) when it cannot run."""
     target = target_connector(connect, settings.connector, settings.schema, settings.topic_prefix)
     tables = list(settings.snapshot_tables)
+    signal_table, publication, notify_topic = signal_config(target.config, target.schema)   # before any change
     pg = Postgres(settings.conn_kw)
-    gen = watch = signal_table = None
+    gen = watch = None
     signal_id = f"scenario-{uuid.uuid4().hex[:12]}"
     state = {"running": False, "sent": [], "since_ms": None}
     result = {"scenario": NAME, "connector": target.name, "slot": target.slot, "schema": target.schema,
               "topic_prefix": target.topic_prefix, "tables": tables, "signal_id": signal_id,
               "rate": None if settings.no_generator else settings.rate, "seed": settings.seed}
     try:
-        signal_table, publication, notify_topic = signal_config(target.config, target.schema)
         if not pg.tables_exist(target.schema):
             raise ScenarioError(f"schema {target.schema} has no theLook tables",
                                 "create them first: thelook-datagen --schema ... --max_iter 0")
