@@ -64,6 +64,19 @@ def nonempty(text):
     return text
 
 
+def shop_tables(text):
+    """A comma-separated list of theLook's tables (tables.SHOP_TABLES), as a tuple without repeats."""
+    from .tables import SHOP_TABLES
+    names = [t.strip() for t in (text or "").split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("no table given")
+    unknown = [t for t in names if t not in SHOP_TABLES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"not a theLook table: {', '.join(unknown)} (choose from "
+                                         f"{', '.join(SHOP_TABLES)})")
+    return tuple(dict.fromkeys(names))
+
+
 def boolean(text):
     t = text.strip().lower()
     if t in _TRUE:
@@ -641,6 +654,14 @@ SCENARIO_STORM = (
            "RUNNING, capture resumed, Flink jobs RUNNING) may take", "THELOOK_STORM_RECOVER_TIMEOUT",
            number(float, 1), 240.0, metavar="SECONDS"),
 )
+SCENARIO_SNAPSHOT = (
+    Option("snapshot_tables", ("--tables",), "theLook tables the execute-snapshot signal names, comma-separated "
+           "(default products,users)", "THELOOK_SNAPSHOT_TABLES", shop_tables, ("products", "users"),
+           metavar="TABLE,..."),
+    Option("snapshot_timeout", ("--snapshot-timeout",), "seconds the incremental snapshot may take (beyond them "
+           "a stop-snapshot signal ends it and the outcome is not the expected one)", "THELOOK_SNAPSHOT_TIMEOUT",
+           number(float, 1), 300.0, metavar="SECONDS"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -656,7 +677,8 @@ SCENARIO = Command(
                 "a timeline of what it does and observes, ends with thelook-datagen verify and cleans up what "
                 "it created. Exit status: 0 the expected outcome; 1 not; 2 could not run (stack down, connector "
                 "not registered, bad input).",
-    groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE), ("restart-storm", SCENARIO_STORM),
+    groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
+            ("incremental-snapshot", SCENARIO_SNAPSHOT), ("restart-storm", SCENARIO_STORM),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),

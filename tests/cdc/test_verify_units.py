@@ -98,3 +98,28 @@ def test_a_second_snapshot_is_counted_and_cannot_express_deletes():
         rp.apply(json.dumps({"id": key_id}).encode(), _event("r", None, image, 7, lsn), None, None)  # its DELETE lost
     assert len(rp.snapshot_lsns) == 2
     assert compare(rp, {(2,): (2, "Processing", parse_iso_instant("2026-01-01T00:00:00Z"))})["extra"] == 1
+
+
+def test_incremental_snapshot_reads_interleaved_with_streaming_are_upserts_not_another_snapshot():
+    """An execute-snapshot signal's reads (op r, source.snapshot 'incremental', no LSN, no txId, as Debezium
+    3.6 sends them) arrive between streamed changes: each is the row's value when its chunk was read."""
+    def read(image):
+        return json.dumps({"op": "r", "before": None, "after": image,
+                           "source": {"snapshot": "incremental", "txId": None, "lsn": None, "ts_ms": 2000}}).encode()
+
+    rp = TableReplay(_table(), Snapshot("100:100:"))
+    a = {"id": 1, "status": "Processing", "ts": "2026-01-01T00:00:00Z"}
+    b = dict(a, status="Shipped")
+    c = {"id": 2, "status": "Complete", "ts": "2026-01-01T00:00:00Z"}
+    k1, k2 = json.dumps({"id": 1}).encode(), json.dumps({"id": 2}).encode()
+    rp.apply(k1, _event("r", None, a, 7, 100), None, None)      # the initial snapshot
+    rp.apply(k2, _event("r", None, c, 7, 100), None, None)
+    rp.apply(k1, _event("u", a, b, 90, 200), 1050, None)         # streaming
+    rp.apply(k1, read(b), 2100, None)                            # the incremental snapshot re-reads both rows
+    rp.apply(k2, read(c), 2100, None)
+    rp.apply(k1, _event("u", b, dict(b, status="Complete"), 95, 300), 1050, None)  # streaming goes on
+    assert rp.incremental_reads == 2 and len(rp.snapshot_lsns) == 1, "one snapshot run, two incremental reads"
+    assert rp.ops == {"r": 4, "u": 2} and rp.duplicates == 0 and rp.before_mismatch_count == 0
+    ts = parse_iso_instant("2026-01-01T00:00:00Z")
+    result = compare(rp, {(1,): (1, "Complete", ts), (2,): (2, "Complete", ts)})
+    assert result["matched"] == 2 and result["extra"] == result["missing"] == result["different"] == 0

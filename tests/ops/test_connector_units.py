@@ -287,3 +287,14 @@ def test_settings_defaults_and_environment():
     s = options.parse_connector_settings([], environ=env)
     assert (s.connect_url, s.timeout, s.wait_snapshot) == ("http://c:8083", 600.0, True)
     assert (s.topic_prefix, s.schema) == (None, None), "the file's prefix and schema change only on the command line"
+
+
+def test_apply_overrides_moves_the_signal_table_and_the_notification_topic_with_schema_and_prefix():
+    doc = connector.load_document(CONNECTOR_FILE)
+    _, config = connector.apply_overrides(doc, schema="shop2", topic_prefix="t2")
+    assert config["signal.data.collection"] == "shop2.debezium_signal"
+    assert "shop2.debezium_signal" in config["table.include.list"].split(","), "signals are read from the stream"
+    assert config["notification.sink.topic.name"] == "t2.debezium_notifications"
+    _, same = connector.apply_overrides(doc)
+    assert same["signal.data.collection"] == doc["config"]["signal.data.collection"]
+    assert same["notification.sink.topic.name"] == doc["config"]["notification.sink.topic.name"]

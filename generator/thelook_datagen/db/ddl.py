@@ -1,4 +1,5 @@
 """The schema the generator writes into: tables, keys, indexes, replica identity."""
+from ..tables import SIGNAL
 from ..sim.lifecycle import (CANCEL_BELOW, CLOSE_BELOW, ITEM_FATE_SEED, ORDER_FATE_SEED, RETURN_FROM,
                              USER_FATE_SEED, WRITE_OFF_BELOW, fate_sql)
 
@@ -72,6 +73,14 @@ def create_table_sql(schema, table):
     cols += _constraints(s).get(table, [])
     return (f"CREATE TABLE {s}.{table} (\n  " + ",\n  ".join(cols) + "\n);\n"
             f"ALTER TABLE {s}.{table} REPLICA IDENTITY FULL;\n")
+
+
+def signal_table_sql(schema):
+    """Debezium's signalling table in the layout its docs require (id, type, data; all strings), REPLICA
+    IDENTITY FULL like every captured table."""
+    return (f"CREATE TABLE IF NOT EXISTS {ident(schema)}.{SIGNAL} "
+            "(id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048));\n"
+            f"ALTER TABLE {ident(schema)}.{SIGNAL} REPLICA IDENTITY FULL;\n")
 
 
 def index_sql(schema):

@@ -2,8 +2,8 @@
 import psycopg2
 
 from ..errors import UserError
-from ..tables import TABLES
-from .ddl import COLUMNS, create_table_sql, ident, index_sql
+from ..tables import SIGNAL, TABLES
+from .ddl import COLUMNS, create_table_sql, ident, index_sql, signal_table_sql
 from .reference_load import load_reference
 
 _TYPE_NAMES = {"integer": "integer", "bigint": "bigint", "text": "text",
@@ -62,6 +62,12 @@ def prepare_schema(conn, schema, if_exists, now, stock_age, log):
                 if table not in present:
                     cur.execute(create_table_sql(schema, table))
                     done["created"].append(table)
+            # Debezium's signalling table: created with the schema, before the connector registers, because
+            # its filtered publication takes only the tables that exist when it starts
+            cur.execute("SELECT to_regclass(%s) IS NULL", (f"{ident(schema)}.{SIGNAL}",))
+            if cur.fetchone()[0]:
+                cur.execute(signal_table_sql(schema))
+                done["created"].append(SIGNAL)
             if done["created"]:
                 log.info(f"created {', '.join(done['created'])} in schema {schema}")
             for statements in index_sql(schema).values():

@@ -94,11 +94,17 @@ def schema_of(table_list):
 def apply_overrides(doc, name=None, topic_prefix=None, schema=None, slot=None, publication=None):
     """(name, config) of a connector document with name, topic prefix, schema, slot and publication
     replaced where given, so that runs can be isolated. The schema rewrites table.include.list, the
-    heartbeat query and schema.include.list. The document is not changed."""
+    heartbeat query, schema.include.list and signal.data.collection; the topic prefix also renames the
+    notification topic PREFIX.x. The document is not changed."""
     config = dict(doc["config"])
     name = name or doc["name"]
     if topic_prefix:
+        old_prefix = config.get("topic.prefix")
         config["topic.prefix"] = topic_prefix
+        # the notification topic is named after the prefix, so that each connector has its own
+        notify = config.get("notification.sink.topic.name")
+        if notify and old_prefix and notify.startswith(old_prefix + "."):
+            config["notification.sink.topic.name"] = topic_prefix + notify[len(old_prefix):]
     if slot:
         config["slot.name"] = slot
     if publication:
@@ -116,6 +122,10 @@ def apply_overrides(doc, name=None, topic_prefix=None, schema=None, slot=None, p
             config["heartbeat.action.query"] = re.sub(rf"\b{re.escape(old)}\.", schema + ".", query)
         if "schema.include.list" in config:
             config["schema.include.list"] = schema
+        # the signal table (incremental snapshots) lives in the captured schema
+        signal = config.get("signal.data.collection")
+        if signal and "." in signal:
+            config["signal.data.collection"] = schema + "." + signal.split(".", 1)[1]
     return name, config
 
 

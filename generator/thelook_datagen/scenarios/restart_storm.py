@@ -13,8 +13,8 @@ drawn from random.Random(--seed) so a run can be repeated.
 2. For each service: pause, restart (timed), then wait until the connector and its task are RUNNING (a task
    FAILED for a retryable reason — PostgreSQL restarting — is restarted through Connect's REST API, as
    register-connector does, and counted: Debezium does not restart a task that Connect marked FAILED), and
-   until capture has resumed: a change committed after the restart has reached Kafka (its commit->Kafka
-   latency reported). After the TaskManager, the Flink jobs of the connector's prefix must be RUNNING again
+   until capture has caught up: a change committed after the restart has reached Kafka (so the backlog the
+   generator wrote meanwhile is through; its commit->Kafka latency reported). After the TaskManager, the Flink jobs of the connector's prefix must be RUNNING again
    (restored from their last checkpoint).
 3. The generator stops; verify must be OK (duplicates from at-least-once delivery are fine); where Flink jobs
    of the prefix run, their results must equal PostgreSQL's.
@@ -155,6 +155,7 @@ def run(settings, connect, timeline):
         pg.close()
         pg = None
         tail = ChangeTail(settings, target)
+        caught_up = True
         for service, wait in zip(services, waits):
             time.sleep(wait)
             if gen:
@@ -176,16 +177,16 @@ def run(settings, connect, timeline):
             timeline.note(
                 f"{service} restarted in {took:.1f} s; connector and task RUNNING {running_s:.1f} s later"
                 + (f" ({task_restarts} FAILED task restarted through Connect)" if task_restarts else "")
-                + ("" if not gen else ("; capture NOT resumed" if capture_s is None else
-                                       f"; capture resumed: a change committed after the restart in Kafka "
-                                       f"{capture_s:.1f} s later ({latency} ms after its commit)"))
+                + ("" if not gen else ("; capture NOT caught up" if capture_s is None else
+                                       f"; caught up {capture_s:.1f} s later: a change committed after the "
+                                       f"restart in Kafka, {latency} ms after its commit"))
                 + ("" if not jobs else f"; {jobs} Flink jobs RUNNING again {jobs_s:.1f} s later"),
                 **{k: v for k, v in entry.items() if k != "service"})
             if gen:
                 gen.check()
-                if capture_s is None:
-                    raise ScenarioError(f"capture did not resume within {settings.recover_timeout:g} s after the "
-                                        f"{service} restart")
+                # not caught up in time: not the expected outcome (exit 1), but the storm goes on and verify
+                # still says what reached Kafka
+                caught_up = caught_up and capture_s is not None
         if gen:
             summary = gen.stop()
             result["generator"] = ({k: summary.get(k) for k in ("visits", "visits_per_s", "rows", "errors",
@@ -193,7 +194,8 @@ def run(settings, connect, timeline):
             timeline.note("generator stopped" + (f": {summary['visits']} visits, {summary['rows']} rows, "
                                                  f"{summary.get('reconnects', 0)} reconnects to PostgreSQL"
                                                  if summary else ""))
-        result["ok"] = finish(settings, target, env, timeline, result)
+        finished = finish(settings, target, env, timeline, result)
+        result["ok"] = caught_up and finished
         return result
     finally:
         if gen:

@@ -149,7 +149,7 @@ def build_result(args, slot, tables, replays, rows, topic_of, partitions, stream
             "before_checked": rp.before_checked, "before_missing": rp.before_missing,
             "before_mismatch": rp.before_mismatch_count, "before_mismatch_examples": rp.before_mismatch,
             "undecodable": rp.undecodable, "latency": report.latency_summary(rp.latencies),
-            "snapshots": len(rp.snapshot_lsns),
+            "snapshots": len(rp.snapshot_lsns), "incremental_reads": rp.incremental_reads,
             **cmp,
         }
         results.append(entry)

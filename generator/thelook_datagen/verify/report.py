@@ -67,6 +67,11 @@ def render(result, out):
           + "): the connector snapshotted again, e.g. after failing before its first snapshot was committed.\n"
           "  A snapshot carries no DELETE for rows removed since the last event the topics hold, so such rows\n"
           "  stay in every consumer's state and show up here as 'extra'.\n")
+    incremental = {t["table"]: t["incremental_reads"] for t in result["tables"] if t.get("incremental_reads")}
+    if incremental:
+        w("\nnote: the r events include reads of incremental snapshots (execute-snapshot signals): "
+          + ", ".join(f"{k}: {v}" for k, v in incremental.items()) + ".\n"
+          "  Each is the row's value when its chunk was read, replayed as an upsert in topic order.\n")
     b = result["before_images"]
     w(f"\nbefore-images: {b['checked']} UPDATE/DELETE events; {b['missing']} without a full before-image; "
       f"{b['mismatch']} not equal to the replayed previous state\n")

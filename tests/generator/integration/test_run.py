@@ -2,7 +2,7 @@
 import time
 
 import pytest
-from thelook_datagen.tables import TABLES
+from thelook_datagen.tables import CAPTURED_TABLES
 
 pytestmark = pytest.mark.stack
 
@@ -27,7 +27,7 @@ def test_run_invariants_lifecycle_and_counts(run_gen, schema, db, summary):
     assert db.scalar("SELECT min(id) = 1 AND max(id) = count(*) FROM \"%s\".products" % schema)
     full = db.rows("SELECT c.relname, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                    "WHERE n.nspname = %s AND c.relkind = 'r'", schema)
-    assert sorted(full) == sorted((t, "f") for t in TABLES)
+    assert sorted(full) == sorted((t, "f") for t in CAPTURED_TABLES)
     assert db.scalar("SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
                      "WHERE n.nspname = %s AND c.contype = 'f'", schema) == 9
     assert "WHERE (sold_at IS NULL)" in db.scalar(
