@@ -262,7 +262,8 @@ def jobs_behind(kafka_conf, prefix, schema, sql_dir, ends=None):
     reads = source_topics(sql_dir, prefix, schema)
     if ends is None:
         ends = end_offsets(kafka_conf, set().union(*reads.values()) if reads else set())
-    admin = AdminClient({k: v for k, v in kafka_conf.items() if k != "logger"})
+    from ..kafka_client import quiet_logger
+    admin = AdminClient({**kafka_conf, "logger": quiet_logger()})
     behind = {}
     for job, topics in reads.items():
         group = result_topic(prefix, job)
