@@ -403,6 +403,9 @@ Examples:
 VERIFY_CUT = (
     Option("tables", ("--tables",), "comma-separated tables to compare (default: the theLook tables and "
            "heartbeat, those that exist)", "THELOOK_VERIFY_TABLES"),
+    Option("extra_tables", ("--extra-tables",), "comma-separated tables of the schema to compare as well, beyond "
+           "the theLook tables (e.g. a scenario's own table; any table with a primary key)",
+           "THELOOK_VERIFY_EXTRA_TABLES"),
     Option("cut", ("--cut",), "which moment to compare (see above)", "THELOOK_VERIFY_CUT", str, "snapshot",
            choices=("snapshot", "end")),
     Option("slot", ("--slot",), "the connector's replication slot (default: the database's only logical slot)",
