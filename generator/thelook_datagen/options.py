@@ -629,6 +629,21 @@ SCENARIO_OUTAGE = (
            "milliseconds of its commit", "THELOOK_OUTAGE_DRAIN_LAG", number(float, 0, lo_open=True), 2000.0,
            metavar="MS"),
 )
+SCENARIO_BIG_TRANSACTION = (
+    Option("changes", ("--changes",), "row changes of the one big transaction (INSERTs into the scenario's own "
+           "table; the CI runs 50000)", "THELOOK_BIG_TRANSACTION_CHANGES", number(int, 1), 500000, metavar="N"),
+    Option("price_factor", ("--price-factor",), "the same transaction multiplies every product's retail_price "
+           "by this (a price campaign; not reverted)", "THELOOK_BIG_TRANSACTION_PRICE_FACTOR",
+           number(float, 0, lo_open=True), 1.05, metavar="FACTOR"),
+    Option("big_timeout", ("--big-timeout",), "seconds the transaction's events may take to reach Kafka after "
+           "its COMMIT", "THELOOK_BIG_TRANSACTION_TIMEOUT", number(float, 1), 600.0, metavar="SECONDS"),
+)
+SCENARIO_REPLICA_IDENTITY = (
+    Option("toast_rows", ("--toast-rows",), "rows inserted, then updated, in each of the two tables (REPLICA "
+           "IDENTITY DEFAULT and FULL)", "THELOOK_REPLICA_IDENTITY_ROWS", number(int, 1, 100000), 20, metavar="N"),
+    Option("toast_kib", ("--toast-kib",), "KiB of random hex in each row's large column (stored out of line "
+           "from about 2)", "THELOOK_REPLICA_IDENTITY_TOAST_KIB", number(int, 3, 1024), 16, metavar="KIB"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -643,6 +658,7 @@ SCENARIO = Command(
                 "it created. Exit status: 0 the expected outcome; 1 not; 2 could not run (stack down, connector "
                 "not registered, bad input).",
     groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
+            ("big-transaction", SCENARIO_BIG_TRANSACTION), ("replica-identity", SCENARIO_REPLICA_IDENTITY),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),
