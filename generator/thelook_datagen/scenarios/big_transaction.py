@@ -164,7 +164,6 @@ def run(settings, connect, timeline):
         first, last = ends.first_last()
         _, last_product = products.first_last(products_since)
         if heap:
-            time.sleep(5.5)     # one more scrape: the heap at the end of the transaction's flow
             heap.stop()
         # PostgreSQL's commit time, the same in every event of the transaction
         commit_ms = int(last[1]["source"]["ts_ms"]) if last else None
