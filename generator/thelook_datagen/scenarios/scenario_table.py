@@ -61,8 +61,9 @@ class ScenarioTables:
             raise ScenarioError(f"table {self.target.schema}.{table} exists already (left over from an interrupted "
                                 "run?)", f"drop it: DROP TABLE {self.target.schema}.{table}; and run again")
         name = qualified(self.target.schema, table)
-        self.pg.one(f"CREATE TABLE {name} ({columns_sql}); ALTER TABLE {name} REPLICA IDENTITY {replica_identity}; "
-                    "SELECT 1")
+        self._sql(f"creating table {self.target.schema}.{table}",
+                  f"CREATE TABLE {name} ({columns_sql}); ALTER TABLE {name} REPLICA IDENTITY {replica_identity}; "
+                  "SELECT 1")
         self.tables.append(table)
         self.created.append(table)
 
@@ -78,8 +79,9 @@ class ScenarioTables:
             member = self.pg.one("SELECT count(*) FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s "
                                  "AND tablename = %s", (self.publication, self.target.schema, table))[0]
             if not member and not pub[0]:
-                self.pg.one(f'ALTER PUBLICATION "{self.publication}" ADD TABLE '
-                            f"{qualified(self.target.schema, table)}; SELECT 1")
+                self._sql(f"adding {table} to publication {self.publication}",
+                          f'ALTER PUBLICATION "{self.publication}" ADD TABLE {qualified(self.target.schema, table)}; '
+                          "SELECT 1")
                 self.in_publication.append(table)
         self._create_topics()
         config = dict(self.original)
@@ -127,6 +129,14 @@ class ScenarioTables:
         self._delete_topics()
 
     # ---------------------------------------------------------------- internals
+
+    def _sql(self, what, statement):
+        """A statement whose failure (no privilege, say) is one line, not a traceback."""
+        import psycopg2
+        try:
+            return self.pg.one(statement)
+        except psycopg2.Error as err:
+            raise ScenarioError(f"{what} failed: {str(err).strip().splitlines()[0]}") from None
 
     def _put(self, config):
         connector_ops.put_config(self.connect, self.target.name, config, time.monotonic() + RESTART_TIMEOUT_S)
