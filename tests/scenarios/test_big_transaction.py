@@ -1,7 +1,7 @@
 """big-transaction on the real stack (stack tier), on the scenario tests' shared pipeline (conftest.py), at CI
 scale: `scripts/scenario big-transaction --changes 50000` at 5 visits/s: exit 0; all 50,000 events of the one
 transaction and every product's price change in Kafka, the last after the first; the visits committed
-meanwhile waited behind it (their peak latency at least the time the transaction's first events took);
+meanwhile waited behind it (their peak latency at least half the time its last event took);
 Connect's heap reported from Prometheus when the stack has it; verify OK with the scenario's table in it; the
 table and its topic gone and the connector RUNNING with its own table list afterwards."""
 import time
@@ -28,9 +28,11 @@ def test_big_transaction_reaches_kafka_whole_and_verifies(scenario_pipeline):
     assert after > products[1] * 1.04, (products, after)
     # timed from the COMMIT: the first event, then the last, then the products (written after the inserts)
     assert 0 <= summary["first_event_s"] <= summary["last_event_s"] <= summary["last_product_event_s"]
-    # the visits committed meanwhile waited behind the transaction in the one replication stream
+    # the visits committed meanwhile waited behind the transaction in the one replication stream: those of the
+    # window's first half until its end at least
     during = summary["visits_during"]
-    assert during["changes"] > 0 and during["peak_ms"] >= 1000 * summary["first_event_s"]
+    assert during["changes"] > 0 and during["peak_ms"] >= 500 * summary["last_event_s"]
+    assert during["peak_ms"] > summary["visits_before"]["p50_ms"]
     # Connect's heap, when the stack's Prometheus scrapes it: a peak at least the value before, below the max
     if summary["heap_reported"]:
         assert summary["heap_before_bytes"] <= summary["heap_peak_bytes"] <= summary["heap_max_bytes"]
