@@ -416,6 +416,9 @@ Examples:
 VERIFY_CUT = (
     Option("tables", ("--tables",), "comma-separated tables to compare (default: the theLook tables and "
            "heartbeat, those that exist)", "THELOOK_VERIFY_TABLES"),
+    Option("extra_tables", ("--extra-tables",), "comma-separated tables of the schema to compare as well, beyond "
+           "the theLook tables (e.g. a scenario's own table; any table with a primary key)",
+           "THELOOK_VERIFY_EXTRA_TABLES"),
     Option("cut", ("--cut",), "which moment to compare (see above)", "THELOOK_VERIFY_CUT", str, "snapshot",
            choices=("snapshot", "end")),
     Option("slot", ("--slot",), "the connector's replication slot (default: the database's only logical slot)",
@@ -662,6 +665,21 @@ SCENARIO_SNAPSHOT = (
            "a stop-snapshot signal ends it and the outcome is not the expected one)", "THELOOK_SNAPSHOT_TIMEOUT",
            number(float, 1), 300.0, metavar="SECONDS"),
 )
+SCENARIO_BIG_TRANSACTION = (
+    Option("changes", ("--changes",), "row changes of the one big transaction (INSERTs into the scenario's own "
+           "table; the CI runs 50000)", "THELOOK_BIG_TRANSACTION_CHANGES", number(int, 1), 500000, metavar="N"),
+    Option("price_factor", ("--price-factor",), "the same transaction multiplies every product's retail_price "
+           "by this (a price campaign; not reverted)", "THELOOK_BIG_TRANSACTION_PRICE_FACTOR",
+           number(float, 0, lo_open=True), 1.05, metavar="FACTOR"),
+    Option("big_timeout", ("--big-timeout",), "seconds the transaction's events may take to reach Kafka after "
+           "its COMMIT", "THELOOK_BIG_TRANSACTION_TIMEOUT", number(float, 1), 600.0, metavar="SECONDS"),
+)
+SCENARIO_REPLICA_IDENTITY = (
+    Option("toast_rows", ("--toast-rows",), "rows inserted, then updated, in each of the two tables (REPLICA "
+           "IDENTITY DEFAULT and FULL)", "THELOOK_REPLICA_IDENTITY_ROWS", number(int, 1, 100000), 20, metavar="N"),
+    Option("toast_kib", ("--toast-kib",), "KiB of random hex in each row's large column (stored out of line "
+           "from about 2)", "THELOOK_REPLICA_IDENTITY_TOAST_KIB", number(int, 3, 1024), 16, metavar="KIB"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -679,6 +697,7 @@ SCENARIO = Command(
                 "not registered, bad input).",
     groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
             ("incremental-snapshot", SCENARIO_SNAPSHOT), ("restart-storm", SCENARIO_STORM),
+            ("big-transaction", SCENARIO_BIG_TRANSACTION), ("replica-identity", SCENARIO_REPLICA_IDENTITY),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),

@@ -422,7 +422,9 @@ class VerifyResult:
         r = self.report
         return {"exit_status": self.status, "ok": self.ok, "seconds": round(self.seconds, 1),
                 "verdict": self.line(), "rows": r.get("rows"), "events": r.get("events"),
-                "latency_ms": r.get("latency")}
+                "latency_ms": r.get("latency"),
+                # per table, the columns whose values the topics do not hold (Debezium's placeholder), with rows
+                "not_captured": {t["table"]: t["not_captured"] for t in r.get("tables", []) if t.get("not_captured")}}
 
 
 def run_verify(settings, target, env, timeout):

@@ -88,6 +88,9 @@ def run(args, out=sys.stdout, err=sys.stderr):
     try:
         wanted = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
         names = wanted or database.existing_tables(conn, args.schema, TABLES)
+        # tables beyond theLook's (a scenario's own table): described from PostgreSQL's catalog like the others
+        extra = [t.strip() for t in (args.extra_tables or "").split(",") if t.strip()]
+        names = names + [t for t in extra if t not in names]
         if not names:
             raise DatabaseError(f"no theLook tables in schema {args.schema!r} of database {conn.info.dbname}; "
                                 "use {opt:schema} or {opt:tables}")
@@ -150,6 +153,7 @@ def build_result(args, slot, tables, replays, rows, topic_of, partitions, stream
             "before_mismatch": rp.before_mismatch_count, "before_mismatch_examples": rp.before_mismatch,
             "undecodable": rp.undecodable, "latency": report.latency_summary(rp.latencies),
             "snapshots": len(rp.snapshot_lsns), "incremental_reads": rp.incremental_reads,
+            "placeholder_events": dict(rp.placeholders),
             **cmp,
         }
         results.append(entry)
@@ -174,6 +178,9 @@ def build_result(args, slot, tables, replays, rows, topic_of, partitions, stream
     verdict = (f"OK: all {n_rows} rows of {len(results)} tables in PostgreSQL equal their replay from "
                f"{n_events} change events in Kafka" if ok else
                "DIFFERENCES: the change topics do not replay to the rows in PostgreSQL (see above)")
+    not_captured = report.not_captured_lines(results)
+    if not_captured and ok:
+        verdict += " (in every captured value; " + "; ".join(not_captured) + ")"
     return {
         "ok": ok, "verdict": verdict,
         "source": f"PostgreSQL schema {args.schema} vs Kafka topics {args.topic_prefix}.{args.schema}.* "

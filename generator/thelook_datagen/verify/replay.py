@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from .values import show
+from .values import NOT_CAPTURED, is_placeholder, show
 
 OPS = ("r", "c", "u", "d", "t")
 
@@ -46,6 +46,7 @@ class TableReplay:
         self.first_ts = None
         self.last_ts = None
         self.undecodable = []
+        self.placeholders = Counter()  # column -> events whose after image carried the unavailable-value placeholder
         self.snapshot_lsns = set()    # one LSN per snapshot run of the connector
         self.incremental_reads = 0    # read events of incremental snapshots (execute-snapshot signals)
         names = [c.name for c in table.columns]
@@ -56,6 +57,20 @@ class TableReplay:
 
     def _row(self, image):
         return tuple(f(image.get(n)) for f, n in zip(self._convs, self._names))
+
+    def _after_row(self, image, count=True):
+        """The row of an image; a column holding Debezium's unavailable-value placeholder (an unchanged
+        TOASTed value the replica identity did not log) becomes NOT_CAPTURED, counted per column."""
+        row = []
+        for f, n in zip(self._convs, self._names):
+            raw = image.get(n)
+            if is_placeholder(raw):
+                if count:
+                    self.placeholders[n] += 1
+                row.append(NOT_CAPTURED)
+            else:
+                row.append(f(raw))
+        return tuple(row)
 
     def _key(self, key_obj, image):
         src = key_obj if isinstance(key_obj, dict) and key_obj else image
@@ -124,7 +139,7 @@ class TableReplay:
             if op == "d":
                 self.state.pop(key, None)
             else:
-                self.state[key] = self._row(after)
+                self.state[key] = self._after_row(after)
         except (TypeError, ValueError, AttributeError) as err:
             if len(self.undecodable) < 3:
                 self.undecodable.append(f"undecodable value in {op} event for key {key}: {err}")
@@ -143,11 +158,13 @@ class TableReplay:
         previous = self.state.get(key)
         if duplicate or previous is None:
             return
-        row = self._row(before)
-        if row != previous:
+        row = self._after_row(before, count=False)
+        # a value not captured on either side is unknown, not different
+        if any(a != b and a is not NOT_CAPTURED and b is not NOT_CAPTURED for a, b in zip(row, previous)):
             self.before_mismatch_count += 1
             if len(self.before_mismatch) < 5:
-                cols = [self.table.columns[i] for i, (a, b) in enumerate(zip(row, previous)) if a != b]
+                cols = [self.table.columns[i] for i, (a, b) in enumerate(zip(row, previous))
+                        if a != b and a is not NOT_CAPTURED and b is not NOT_CAPTURED]
                 self.before_mismatch.append(
                     (key, [(c.name, show(c, row[self.table.columns.index(c)]),
                             show(c, previous[self.table.columns.index(c)])) for c in cols]))
@@ -160,6 +177,7 @@ def compare(replay, pg_rows, examples=5):
     matched = 0
     missing, extra, different = [], [], []
     n_missing = n_extra = n_different = 0
+    not_captured = Counter()    # column -> rows whose replayed value is NOT_CAPTURED: unknown, so not compared
     for key, row in pg_rows.items():
         got = state.get(key)
         if got is None:
@@ -169,10 +187,17 @@ def compare(replay, pg_rows, examples=5):
         elif got == row:
             matched += 1
         else:
+            unknown = [i for i, v in enumerate(got) if v is NOT_CAPTURED]
+            for i in unknown:
+                not_captured[table.columns[i].name] += 1
+            differing = [i for i, c in enumerate(table.columns) if got[i] != row[i] and got[i] is not NOT_CAPTURED]
+            if not differing:
+                matched += 1        # equal in every column the topic holds a value of
+                continue
             n_different += 1
             if len(different) < examples:
-                cols = [(c.name, show(c, got[i]), show(c, row[i]))
-                        for i, c in enumerate(table.columns) if got[i] != row[i]]
+                cols = [(table.columns[i].name, show(table.columns[i], got[i]), show(table.columns[i], row[i]))
+                        for i in differing]
                 different.append((key, cols))
     for key in state:
         if key not in pg_rows:
@@ -183,4 +208,5 @@ def compare(replay, pg_rows, examples=5):
         "rows_postgres": len(pg_rows), "rows_kafka": len(state), "matched": matched,
         "missing": n_missing, "extra": n_extra, "different": n_different,
         "missing_examples": missing, "extra_examples": extra, "different_examples": different,
+        "not_captured": dict(not_captured),
     }
