@@ -10,7 +10,7 @@ import pytest
 from scenariokit import connector_states, log, run_scenario
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_restart_storm_recovers_and_verifies(scenario_pipeline, request):
     if request.config.getoption("--stack") != "local":
         pytest.skip("the restarts need the local stack launcher (scripts/stack)")
