@@ -92,6 +92,7 @@ def run(args, out=sys.stdout, err=sys.stderr):
             raise DatabaseError(f"no theLook tables in schema {args.schema!r} of database {conn.info.dbname}; "
                                 "use {opt:schema} or {opt:tables}")
         tables = database.describe(conn, args.schema, names)
+        database.defaulted_columns(conn, tables)
 
         consumer = kafka_reader.make_consumer(args.bootstrap_servers, args.kafka_config)
         try:
@@ -174,6 +175,7 @@ def build_result(args, slot, tables, replays, rows, topic_of, partitions, stream
     verdict = (f"OK: all {n_rows} rows of {len(results)} tables in PostgreSQL equal their replay from "
                f"{n_events} change events in Kafka" if ok else
                "DIFFERENCES: the change topics do not replay to the rows in PostgreSQL (see above)")
+    verdict += report.late_columns_verdict(results)
     return {
         "ok": ok, "verdict": verdict,
         "source": f"PostgreSQL schema {args.schema} vs Kafka topics {args.topic_prefix}.{args.schema}.* "
