@@ -626,6 +626,13 @@ SCENARIO_OUTAGE = (
            "milliseconds of its commit", "THELOOK_OUTAGE_DRAIN_LAG", number(float, 0, lo_open=True), 2000.0,
            metavar="MS"),
 )
+SCENARIO_SCHEMA_CHANGE = (
+    Option("phase", ("--phase",), "seconds the generator writes between two schema changes",
+           "THELOOK_SCHEMA_CHANGE_PHASE", number(float, 1), 10.0, metavar="SECONDS"),
+    Option("shape_timeout", ("--shape-timeout",), "seconds the first users change in the new shape may take to "
+           "reach Kafka after each DDL", "THELOOK_SCHEMA_CHANGE_SHAPE_TIMEOUT", number(float, 1), 60.0,
+           metavar="SECONDS"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -640,6 +647,7 @@ SCENARIO = Command(
                 "it created. Exit status: 0 the expected outcome; 1 not; 2 could not run (stack down, connector "
                 "not registered, bad input).",
     groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
+            ("schema-change", SCENARIO_SCHEMA_CHANGE),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),

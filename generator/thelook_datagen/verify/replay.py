@@ -115,7 +115,7 @@ class TableReplay:
         try:
             # the usual event carries every column; only one without some field takes the slow path
             gone = None if image.keys() >= self._name_keys else self._lacking(image, source.get("ts_ms"))
-            if self.late and gone is None:
+            if self.late:
                 self._carrying(image, source.get("ts_ms"))
             if op in ("u", "d"):
                 self._check_before(key, before, duplicate, after)
