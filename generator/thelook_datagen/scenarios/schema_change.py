@@ -239,8 +239,8 @@ def run(settings, connect, timeline):
             ts, kafka_ts, image = found
             steps[step].update(observed=True, first_event_commit=utc(ts), first_event_after_ddl_s=round(
                 (ts - since) / 1000, 1), first_event_kafka_lag_ms=kafka_ts - ts)
-            timeline.note(f"first users event {what}: committed {(ts - since) / 1000:.1f} s after {since_what}, in Kafka "
-                          f"{kafka_ts - ts} ms after its commit ({before} users events in between did not)")
+            timeline.note(f"first users event {what}: committed {(ts - since) / 1000:.1f} s after {since_what}, in "
+                          f"Kafka {kafka_ts - ts} ms after its commit ({before} users events in between did not)")
             return image
 
         start_generator("")
