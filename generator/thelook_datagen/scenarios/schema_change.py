@@ -148,16 +148,19 @@ class Ddl:
         pg.one(f"SELECT set_config('lock_timeout', '{DDL_LOCK_TIMEOUT}', false)")
 
     def run(self, clause):
-        """ALTER TABLE users <clause>; returns the commit's wall time in epoch ms (PostgreSQL's clock, the one
-        of source.ts_ms)."""
+        """ALTER TABLE users <clause>, autocommitted; returns the step's record: PostgreSQL's clock (the one of
+        source.ts_ms) in epoch ms just before the statement and just after its commit."""
         import psycopg2
+        started = self.ms()
         try:
             with self.pg.conn.cursor() as cur:
                 cur.execute(f"ALTER TABLE {self.table} {clause}")
         except psycopg2.Error as err:
             raise ScenarioError(f"ALTER TABLE {self.table} {clause} failed: "
                                 f"{(str(err).strip().splitlines() or ['?'])[0]}") from None
-        return self.ms()
+        at = self.ms()
+        return {"ddl": f"ALTER TABLE {self.table} {clause}", "started_ms": started, "committed": utc(at),
+                "committed_ms": at}
 
     def ms(self):
         return int(self.pg.one("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")[0])
@@ -228,7 +231,7 @@ def run(settings, connect, timeline):
             if state["gen"]:
                 state["gen"].check()
 
-        def observe(step, since, test, what, since_what="the DDL"):
+        def observe(step, since, test, what, since_what="the ALTER began"):
             """Waits for the first users event committed since `since` (ms) that passes `test`."""
             found, before = watch.wait_for(since, test, settings.shape_timeout)
             if found is None:
@@ -251,12 +254,12 @@ def run(settings, connect, timeline):
         for step, clause, what in (
                 ("add_points", f"ADD COLUMN {POINTS} integer", f"carrying {POINTS}"),
                 ("add_tier", f"ADD COLUMN {TIER} text DEFAULT 'bronze'", f"carrying {TIER}")):
-            at = ddl.run(clause)
+            steps[step] = ddl.run(clause)
             state["added"].append(POINTS if step == "add_points" else TIER)
-            steps[step] = {"ddl": f"ALTER TABLE {ddl.table} {clause}", "committed": utc(at), "committed_ms": at}
-            timeline.note(f"DDL committed at {utc(at)}: ALTER TABLE {TABLE} {clause} (no WAL for the existing rows)")
+            timeline.note(f"DDL committed at {steps[step]['committed']}: ALTER TABLE {TABLE} {clause} (no WAL for "
+                          "the existing rows)")
             col = POINTS if step == "add_points" else TIER
-            image = observe(step, at, lambda img, c=col: c in img, what)
+            image = observe(step, steps[step]["started_ms"], lambda img, c=col: c in img, what)
             if image is not None:
                 steps[step]["first_value"] = image.get(col)
         # ---- 3. the generator restarted: it fills the new columns from its next connection
@@ -273,18 +276,17 @@ def run(settings, connect, timeline):
         phase()
 
         # ---- 4. widened: integer -> bigint, and a value only bigint holds
-        at = ddl.run(f"ALTER COLUMN {POINTS} TYPE bigint")
-        steps["widen"] = {"ddl": f"ALTER TABLE {ddl.table} ALTER COLUMN {POINTS} TYPE bigint", "committed": utc(at),
-                          "committed_ms": at}
-        timeline.note(f"DDL committed at {utc(at)}: ALTER TABLE {TABLE} ALTER COLUMN {POINTS} TYPE bigint (the "
-                      "table rewritten; the generator's prepared statement is replanned)")
+        steps["widen"] = ddl.run(f"ALTER COLUMN {POINTS} TYPE bigint")
+        timeline.note(f"DDL committed at {steps['widen']['committed']}: ALTER TABLE {TABLE} ALTER COLUMN {POINTS} "
+                      "TYPE bigint (the table rewritten; the generator's prepared statement is replanned)")
         row = pg.one(f"UPDATE {ddl.table} SET {POINTS} = %s WHERE id = (SELECT max(id) FROM {ddl.table}) "
                      "RETURNING id", (BIG_POINTS,))
         if row is None:
             raise ScenarioError(f"{target.schema}.{TABLE} has no row to set {POINTS} on")
         steps["widen"]["big_value_user"] = row[0]
         timeline.note(f"user {row[0]}: {POINTS} = {BIG_POINTS:,} (beyond integer) in a transaction of its own")
-        image = observe("widen", at, lambda img: img.get(POINTS) == BIG_POINTS and img.get("id") == row[0],
+        image = observe("widen", steps["widen"]["started_ms"],
+                        lambda img: img.get(POINTS) == BIG_POINTS and img.get("id") == row[0],
                         f"with {POINTS} = {BIG_POINTS:,}")
         checks["big_value_in_kafka"] = image is not None
         phase()
@@ -309,27 +311,23 @@ def run(settings, connect, timeline):
 
         # ---- 6. a column the scenario added dropped; the generator goes on in the narrower shape
         stop_generator(f"its statement names {TIER}")
-        at = ddl.run(f"DROP COLUMN {TIER}")
+        steps["drop_tier"] = ddl.run(f"DROP COLUMN {TIER}")
         state["added"].remove(TIER)
-        steps["drop_tier"] = {"ddl": f"ALTER TABLE {ddl.table} DROP COLUMN {TIER}", "committed": utc(at),
-                              "committed_ms": at}
-        timeline.note(f"DDL committed at {utc(at)}: ALTER TABLE {TABLE} DROP COLUMN {TIER}")
+        timeline.note(f"DDL committed at {steps['drop_tier']['committed']}: ALTER TABLE {TABLE} DROP COLUMN {TIER}")
         if not settings.no_generator:
             result["generator_restarts"] += 1
             start_generator(f" again (it fills {POINTS} only)")
-        checks["drop_seen"] = observe("drop_tier", at, lambda img: TIER not in img and POINTS in img,
-                                      f"without {TIER}") is not None
+        checks["drop_seen"] = observe("drop_tier", steps["drop_tier"]["started_ms"],
+                                      lambda img: TIER not in img and POINTS in img, f"without {TIER}") is not None
         phase()
         stop_generator("the end")
         filled = pg.one(f"SELECT count(*) FILTER (WHERE {POINTS} IS NOT NULL), count(*) FROM {ddl.table}")
         result["users_with_points"], result["users"] = int(filled[0]), int(filled[1])
         # ---- 7. users back to its shape, then verify and the Flink comparison
-        at = ddl.run(f"DROP COLUMN {POINTS}")
+        steps["drop_points"] = ddl.run(f"DROP COLUMN {POINTS}")
         state["added"].remove(POINTS)
-        steps["drop_points"] = {"ddl": f"ALTER TABLE {ddl.table} DROP COLUMN {POINTS}", "committed": utc(at),
-                                "committed_ms": at}
-        timeline.note(f"DDL committed at {utc(at)}: ALTER TABLE {TABLE} DROP COLUMN {POINTS} ({TABLE} has its "
-                      f"original columns again; {filled[0]} of {filled[1]} users had points)")
+        timeline.note(f"DDL committed at {steps['drop_points']['committed']}: ALTER TABLE {TABLE} DROP COLUMN "
+                      f"{POINTS} ({TABLE} has its original columns again; {filled[0]} of {filled[1]} users had points)")
         checks["shape_seen"] = all(steps[s].get("observed") for s in ("add_points", "add_tier", "drop_tier"))
         if not settings.no_generator:
             checks["generator_filled"] = bool(steps.get("filled", {}).get("points") is not None and filled[0] > 1)
