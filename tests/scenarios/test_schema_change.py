@@ -10,14 +10,14 @@ import pytest
 from scenariokit import connector_states, log, run_scenario
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(360)
 def test_schema_change_is_followed_by_debezium_and_verify(scenario_pipeline):
     p = scenario_pipeline
     columns_before = p.sql(f"SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = "
                            f"'{p.schema}.users'::regclass AND attnum > 0 AND NOT attisdropped")
     t0 = time.monotonic()
-    res, summary = run_scenario(p, "schema-change", "--phase", 3, "--rate", 20, "--seed", 5, timeout=140)
-    assert res.returncode == 0 and summary, res.stdout[-4000:] + res.stderr
+    res, summary = run_scenario(p, "schema-change", "--phase", 3, "--rate", 20, "--seed", 5, timeout=240)
+    assert res.returncode == 0 and summary, (summary or {}).get("checks") or res.stdout[-4000:] + res.stderr
     assert summary["ok"] and all(summary["checks"].values()), summary["checks"]
     steps = summary["steps"]
     # Debezium followed every DDL without a restart: the first users event after each carries the new shape

@@ -3,7 +3,8 @@ the Flink jobs and verify follow (issue 13, scenario 1).
 
 Steps (each DDL in a transaction of its own, its commit time in the timeline):
 1. The connector (`--connector`, RUNNING) gives the schema, topic prefix and slot; `users` must not have the
-   scenario's columns yet. The scenario's seeded generator starts; it writes `--phase` seconds.
+   scenario's columns yet. The scenario's seeded generator starts; it writes `--phase` seconds, and on until
+   users has 60 rows (at most 60 s more): on a small shop it soon moves or closes nearly every user.
 2. ADD COLUMN loyalty_points integer (no default: existing rows hold NULL), then ADD COLUMN loyalty_tier text
    DEFAULT 'bronze'. PostgreSQL writes no WAL for the existing rows in either case (the default is kept in
    pg_attribute.attmissingval), so the events already in Kafka never get the fields. Debezium (pgoutput)
@@ -48,6 +49,8 @@ POINTS, TIER = "loyalty_points", "loyalty_tier"
 BIG_POINTS = 5_000_000_000           # beyond integer's 2,147,483,647: only a bigint column holds it
 DDL_LOCK_TIMEOUT = "10s"             # ALTER TABLE waits for the generator's visits to release the table
 GENERATOR_WARMUP_S = 3.0
+MIN_USERS = 60                       # users rows written before the first DDL, when the scenario's generator runs
+MIN_USERS_WAIT_S = 60.0
 
 
 def utc(ms):
@@ -249,6 +252,17 @@ def run(settings, connect, timeline):
         start_generator("")
         time.sleep(GENERATOR_WARMUP_S)
         phase()
+        # rows written before the columns are what verify's two behaviours are about: on a small shop the
+        # generator soon moves (UPDATE, the new shape) or closes nearly every user, so it writes a few first
+        users, deadline = 0, time.monotonic() + MIN_USERS_WAIT_S
+        while not settings.no_generator:
+            users = int(pg.one(f"SELECT count(*) FROM {ddl.table}")[0])
+            if users >= MIN_USERS or time.monotonic() >= deadline:
+                break
+            state["gen"].check()
+            time.sleep(0.5)
+        result["users_before"] = users = int(pg.one(f"SELECT count(*) FROM {ddl.table}")[0])
+        timeline.note(f"{TABLE} holds {users} rows before the first DDL")
 
         # ---- 2. two columns added, one without and one with a default
         for step, clause, what in (
