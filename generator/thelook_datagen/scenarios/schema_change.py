@@ -4,7 +4,7 @@ the Flink jobs and verify follow (issue 13, scenario 1).
 Steps (each DDL in a transaction of its own, its commit time in the timeline):
 1. The connector (`--connector`, RUNNING) gives the schema, topic prefix and slot; `users` must not have the
    scenario's columns yet. The scenario's seeded generator starts; it writes `--phase` seconds, and on until
-   users has 60 rows (at most 60 s more): on a small shop it soon moves or closes nearly every user.
+   users has 40 rows (at most 60 s more): on a small shop it soon moves or closes nearly every user.
 2. ADD COLUMN loyalty_points integer (no default: existing rows hold NULL), then ADD COLUMN loyalty_tier text
    DEFAULT 'bronze'. PostgreSQL writes no WAL for the existing rows in either case (the default is kept in
    pg_attribute.attmissingval), so the events already in Kafka never get the fields. Debezium (pgoutput)
@@ -49,7 +49,7 @@ POINTS, TIER = "loyalty_points", "loyalty_tier"
 BIG_POINTS = 5_000_000_000           # beyond integer's 2,147,483,647: only a bigint column holds it
 DDL_LOCK_TIMEOUT = "10s"             # ALTER TABLE waits for the generator's visits to release the table
 GENERATOR_WARMUP_S = 3.0
-MIN_USERS = 60                       # users rows written before the first DDL, when the scenario's generator runs
+MIN_USERS = 40                       # users rows written before the first DDL, when the scenario's generator runs
 MIN_USERS_WAIT_S = 60.0
 
 
@@ -202,8 +202,8 @@ def run(settings, connect, timeline):
                                 "create the tables first: thelook-datagen --schema ... --max_iter 0")
         present = [c[0] for c in ddl.columns()]
         if present:
-            raise ScenarioError(f"{target.schema}.{TABLE} already has column(s) {', '.join(present)} (an "
-                                "interrupted run, or someone else's)", "drop them first if they are the "
+            raise ScenarioError(f"{target.schema}.{TABLE} already has column(s) {', '.join(present)}, left by an "
+                                "interrupted run or someone else's", "drop them first if they are the "
                                 f"scenario's: ALTER TABLE {ddl.table} DROP COLUMN ...")
         watch = state["watch"] = UsersWatch(settings, target)
         timeline.note(f"connector {target.name} RUNNING: schema {target.schema}, topic {watch.topic}, slot "
