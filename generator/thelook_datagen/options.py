@@ -680,6 +680,13 @@ SCENARIO_REPLICA_IDENTITY = (
     Option("toast_kib", ("--toast-kib",), "KiB of random hex in each row's large column (stored out of line "
            "from about 2)", "THELOOK_REPLICA_IDENTITY_TOAST_KIB", number(int, 3, 1024), 16, metavar="KIB"),
 )
+SCENARIO_SCHEMA_CHANGE = (
+    Option("phase", ("--phase",), "seconds the generator writes between two schema changes",
+           "THELOOK_SCHEMA_CHANGE_PHASE", number(float, 1), 10.0, metavar="SECONDS"),
+    Option("shape_timeout", ("--shape-timeout",), "seconds the first users change in the new shape may take to "
+           "reach Kafka after each DDL", "THELOOK_SCHEMA_CHANGE_SHAPE_TIMEOUT", number(float, 1), 60.0,
+           metavar="SECONDS"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -698,6 +705,7 @@ SCENARIO = Command(
     groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
             ("incremental-snapshot", SCENARIO_SNAPSHOT), ("restart-storm", SCENARIO_STORM),
             ("big-transaction", SCENARIO_BIG_TRANSACTION), ("replica-identity", SCENARIO_REPLICA_IDENTITY),
+            ("schema-change", SCENARIO_SCHEMA_CHANGE),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),

@@ -30,13 +30,25 @@ INVENTORY_COPY = ("cost, product_category, product_name, product_brand, product_
                   "product_department, product_sku, product_distribution_center_id")
 
 
-def visit_sql(schema):
+# Columns that are not theLook's but that the generator fills when users has them (the schema-change scenario
+# adds them): SQL over the visit's own parameters ($5 the e-mail), so that the parameters, and the statement
+# of a users table without them, stay as they are; hashtext makes the value follow the seeded e-mail.
+USER_FILLERS = {
+    "loyalty_points": "(hashtext($5) & 65535)",
+    "loyalty_tier": "(ARRAY['bronze', 'silver', 'gold', 'platinum'])[1 + ((hashtext($5) >> 16) & 3)]",
+}
+
+
+def visit_sql(schema, extra_user_columns=()):
+    """The visit statement; `extra_user_columns`: names of USER_FILLERS that users has (filled too)."""
     s = ident(schema)
+    extra_names = "".join(f", {ident(c)}" for c in extra_user_columns)
+    extra_values = "".join(f", {USER_FILLERS[c]}" for c in extra_user_columns)
     return f"""
 WITH nu AS (
   INSERT INTO {s}.users (first_name, last_name, email, age, gender, state, street_address, postal_code,
-                         city, country, latitude, longitude, traffic_source, created_at)
-  SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, to_timestamp($16) WHERE $2
+                         city, country, latitude, longitude, traffic_source, created_at{extra_names})
+  SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, to_timestamp($16){extra_values} WHERE $2
   RETURNING id),
 uid AS (SELECT coalesce($1, (SELECT id FROM nu)) AS id),
 ev AS (

@@ -13,12 +13,22 @@ import psycopg2.extensions
 from ..errors import Stopped, UserError
 from .ddl import ident
 from .literals import float_array, int_array, lit, str_array
-from .statements import (TICK_NAME, TICK_PARAM_TYPES, VISIT_NAME, VISIT_PARAM_TYPES, TickResult,
+from .statements import (TICK_NAME, TICK_PARAM_TYPES, USER_FILLERS, VISIT_NAME, VISIT_PARAM_TYPES, TickResult,
                          execute_template, prepare_sql, tick_sql, visit_sql)
 
 NO_USER_SQL = ",".join(["NULL"] * 14)
 TRANSIENT = (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure,
              psycopg2.errors.LockNotAvailable)
+
+
+def users_extra_columns(cur, schema):
+    """The columns of statements.USER_FILLERS that the users table has now, in the table's order. Read at each
+    (re)connection: a column added later is filled from the next connection on (scripts/scenario schema-change
+    restarts its generator for that)."""
+    cur.execute("SELECT a.attname FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+                "AND NOT a.attisdropped AND a.attname = ANY(%s) ORDER BY a.attnum",
+                (f"{ident(schema)}.users", list(USER_FILLERS)))
+    return tuple(r[0] for r in cur.fetchall())
 
 
 class UserVanished(Exception):
@@ -82,6 +92,7 @@ class PgWriter:
         self.conn = None
         self.cur = None
         self._tick_exec = execute_template(TICK_NAME, len(TICK_PARAM_TYPES))
+        self.extra_user_columns = ()   # columns of users beyond theLook's that it fills (statements.USER_FILLERS)
         if conn is not None:
             self._attach(conn)
 
@@ -93,7 +104,12 @@ class PgWriter:
         cur.execute("SET plan_cache_mode = force_generic_plan")
         cur.execute("SET standard_conforming_strings = on")  # literals.py relies on it
         cur.execute("SELECT set_config('synchronous_commit', %s, false)", (self.synchronous_commit,))
-        cur.execute(prepare_sql(VISIT_NAME, VISIT_PARAM_TYPES, visit_sql(self.schema)))
+        extra = users_extra_columns(cur, self.schema)
+        if extra != self.extra_user_columns:
+            self.extra_user_columns = extra
+            if extra:
+                self.log.info(f"users has column(s) {', '.join(extra)}: new users get them filled")
+        cur.execute(prepare_sql(VISIT_NAME, VISIT_PARAM_TYPES, visit_sql(self.schema, extra)))
         cur.execute(prepare_sql(TICK_NAME, TICK_PARAM_TYPES, tick_sql(self.schema)))
         self.conn, self.cur = conn, cur
 

@@ -22,8 +22,8 @@ class NotBuilt(ScenarioError):
 
 # (name, one line, built): the seven scenarios of issue 13, in its order
 CATALOGUE = (
-    ("schema-change", "ADD COLUMN, a wider type and DROP COLUMN while the generator writes; Flink and verify "
-     "follow the new shape", False),
+    ("schema-change", "ADD COLUMN (with and without a DEFAULT), a wider type and DROP COLUMN on users while the "
+     "generator writes; Debezium, Flink and verify follow the new shape", True),
     ("incremental-snapshot", "an execute-snapshot signal (signalling table) of products and users while "
      "streaming: its duration, read events per table, verify OK, nothing double-counted", True),
     ("connector-outage", "the connector stopped (or paused) under load for --outage seconds: the slot's retained "

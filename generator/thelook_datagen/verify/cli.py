@@ -95,6 +95,7 @@ def run(args, out=sys.stdout, err=sys.stderr):
             raise DatabaseError(f"no theLook tables in schema {args.schema!r} of database {conn.info.dbname}; "
                                 "use {opt:schema} or {opt:tables}")
         tables = database.describe(conn, args.schema, names)
+        database.defaulted_columns(conn, tables)
 
         consumer = kafka_reader.make_consumer(args.bootstrap_servers, args.kafka_config)
         try:
@@ -181,6 +182,7 @@ def build_result(args, slot, tables, replays, rows, topic_of, partitions, stream
     not_captured = report.not_captured_lines(results)
     if not_captured and ok:
         verdict += " (in every captured value; " + "; ".join(not_captured) + ")"
+    verdict += report.late_columns_verdict(results)
     return {
         "ok": ok, "verdict": verdict,
         "source": f"PostgreSQL schema {args.schema} vs Kafka topics {args.topic_prefix}.{args.schema}.* "

@@ -26,6 +26,7 @@ class Table:
         self.replica_identity = replica_identity  # 'f' full, 'd' default (primary key), 'n' nothing, 'i' index
         self.by_name = {c.name: c for c in columns}
         self.key_columns = [self.by_name[k] for k in key]
+        self.defaulted = frozenset()  # columns with a DEFAULT (see defaulted_columns)
 
     @property
     def qualified(self):
@@ -98,6 +99,20 @@ def describe(conn, schema, names):
                 raise DatabaseError(f"table {schema}.{name} has no primary key; verify replays rows by primary key")
             tables.append(Table(schema, name, columns, key, ident))
     return tables
+
+
+def defaulted_columns(conn, tables):
+    """Sets each table's `defaulted`: its columns with a DEFAULT or a value PostgreSQL fills in for rows
+    written before the column existed (atthasmissing). A column added with a default gets its value in
+    existing rows without any WAL, so change events older than the column cannot carry it (replay.LateColumns)."""
+    with conn.cursor() as cur:
+        for t in tables:
+            cur.execute("SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
+                        "AND (a.atthasdef OR a.atthasmissing)", (t.schema, t.name))
+            t.defaulted = frozenset(r[0] for r in cur.fetchall())
+    conn.commit()
 
 
 def existing_tables(conn, schema, names):

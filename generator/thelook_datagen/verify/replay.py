@@ -54,6 +54,11 @@ class TableReplay:
         self._key_names = table.key
         self._convs = [c.from_kafka for c in table.columns]
         self._key_convs = [c.from_kafka for c in table.key_columns]
+        # columns added to the table while it was captured (schema-change): older events lack their field
+        self._name_keys = frozenset(names)
+        self.absent = {}              # key -> names of columns absent from the image its state came from
+        self.late = {}                # column -> newest source.ts_ms of an event without its field
+        self.first_with = {}          # such a column -> oldest source.ts_ms of an event carrying it
 
     def _row(self, image):
         return tuple(f(image.get(n)) for f, n in zip(self._convs, self._names))
@@ -134,12 +139,21 @@ class TableReplay:
             self.seen.add(fingerprint)
         self.ops[op] += 1
         try:
+            # the usual event carries every column; only one without some field takes the slow path
+            gone = None if image.keys() >= self._name_keys else self._lacking(image, source.get("ts_ms"))
+            if self.late:
+                self._carrying(image, source.get("ts_ms"))
             if op in ("u", "d"):
-                self._check_before(key, before, duplicate)
+                self._check_before(key, before, duplicate, after)
             if op == "d":
                 self.state.pop(key, None)
+                self.absent.pop(key, None)
             else:
                 self.state[key] = self._after_row(after)
+                if gone:
+                    self.absent[key] = gone
+                elif self.absent:
+                    self.absent.pop(key, None)
         except (TypeError, ValueError, AttributeError) as err:
             if len(self.undecodable) < 3:
                 self.undecodable.append(f"undecodable value in {op} event for key {key}: {err}")
@@ -150,9 +164,27 @@ class TableReplay:
             return True
         return self.snapshot.visible(int(txid))
 
-    def _check_before(self, key, before, duplicate):
+    def _lacking(self, image, ts):
+        """The columns whose field `image` lacks (added to the table after the event was written), noted."""
+        gone = frozenset(n for n in self._names if n not in image)
+        for n in gone:
+            if n not in self.late or (ts is not None and (self.late[n] is None or ts > self.late[n])):
+                self.late[n] = ts
+        return gone
+
+    def _carrying(self, image, ts):
+        for n in self.late:
+            if ts is not None and n in image and (n not in self.first_with or ts < self.first_with[n]):
+                self.first_with[n] = ts
+
+    def _predates(self, name, before, after):
+        """A field absent from a before-image because the event predates the column (its after-image, if
+        any, lacks it too), not because the before-image is partial."""
+        return name in self.late and (after is None or name not in after)
+
+    def _check_before(self, key, before, duplicate, after=None):
         self.before_checked += 1
-        if before is None or any(n not in before for n in self._names):
+        if before is None or any(n not in before and not self._predates(n, before, after) for n in self._names):
             self.before_missing += 1
             return
         previous = self.state.get(key)
@@ -160,7 +192,14 @@ class TableReplay:
             return
         row = self._after_row(before, count=False)
         # a value not captured on either side is unknown, not different
-        if any(a != b and a is not NOT_CAPTURED and b is not NOT_CAPTURED for a, b in zip(row, previous)):
+        differing = [i for i, (a, b) in enumerate(zip(row, previous))
+                     if a != b and a is not NOT_CAPTURED and b is not NOT_CAPTURED]
+        if differing and (key in self.absent or self.late):
+            # a column the previous state's event lacked (or this one's) is not part of the row's history
+            skip = self.absent.get(key, frozenset()) | {n for n in self.late if n not in before}
+            if all(self._names[i] in skip for i in differing):
+                return
+        if differing:
             self.before_mismatch_count += 1
             if len(self.before_mismatch) < 5:
                 cols = [self.table.columns[i] for i, (a, b) in enumerate(zip(row, previous))
@@ -178,6 +217,8 @@ def compare(replay, pg_rows, examples=5):
     missing, extra, different = [], [], []
     n_missing = n_extra = n_different = 0
     not_captured = Counter()    # column -> rows whose replayed value is NOT_CAPTURED: unknown, so not compared
+    absent = replay.absent
+    late = LateColumns(replay)
     for key, row in pg_rows.items():
         got = state.get(key)
         if got is None:
@@ -185,6 +226,10 @@ def compare(replay, pg_rows, examples=5):
             if len(missing) < examples:
                 missing.append(key)
         elif got == row:
+            matched += 1
+            if absent and key in absent:
+                late.count_null(absent[key])
+        elif absent and key in absent and late.unstreamed(absent[key], got, row):
             matched += 1
         else:
             unknown = [i for i, v in enumerate(got) if v is NOT_CAPTURED]
@@ -209,4 +254,58 @@ def compare(replay, pg_rows, examples=5):
         "missing": n_missing, "extra": n_extra, "different": n_different,
         "missing_examples": missing, "extra_examples": extra, "different_examples": different,
         "not_captured": dict(not_captured),
+        **late.summary(),
     }
+
+
+class LateColumns:
+    """Columns added to a table while it was captured, in the comparison (schema-change). A row whose state
+    comes from an event older than the column lacks its field: PostgreSQL wrote no change for the row when
+    the column was added. Added without a default (or NULL), the row holds NULL there, and so does the
+    replay: equal, counted in `absent_as_null`. Added with a DEFAULT, PostgreSQL shows the default for the
+    row without having written WAL for it (pg_attribute.atthasmissing, or a table rewrite): that value was
+    never in the change stream, so it is counted in `not_in_stream` per column (with the commit time of
+    the first event that carried the column) rather than as a difference. A column without a default
+    whose value differs stays a difference: then a change was lost."""
+
+    def __init__(self, replay):
+        self.replay = replay
+        self.columns = replay.table.columns
+        self.defaulted = getattr(replay.table, "defaulted", frozenset())
+        self.nulls = Counter()
+        self.unstreamed_rows = Counter()
+
+    def count_null(self, names):
+        for n in names:
+            self.nulls[n] += 1
+
+    def unstreamed(self, names, got, row):
+        """Whether the row differs only in columns absent from its event that have a default; counted."""
+        differing = {c.name for c, a, b in zip(self.columns, got, row) if a != b}
+        if not differing <= (names & self.defaulted):
+            return False
+        for n in differing:
+            self.unstreamed_rows[n] += 1
+        self.count_null(names - differing)
+        return True
+
+    def summary(self):
+        if not self.nulls and not self.unstreamed_rows:
+            return {}
+        r = self.replay
+        out = {}
+        for n, rows in sorted(self.unstreamed_rows.items()):
+            since = r.first_with.get(n)
+            if since is None and r.late.get(n) is not None:
+                since = r.late[n] + 1           # no event carries it yet: after the newest one without it
+            out[n] = {"rows": rows, "before_ms": since, "before": iso_ms(since)}
+        return {"absent_as_null": dict(sorted(self.nulls.items())), "not_in_stream": out}
+
+
+def iso_ms(ms):
+    """Epoch milliseconds as ISO-8601 UTC, or None."""
+    import datetime as dt
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")

@@ -91,6 +91,7 @@ def render(result, out):
           "value unchanged and the replica identity does not log it; REPLICA IDENTITY FULL does):\n")
         for line in not_captured:
             w(f"  {line}\n")
+    render_late_columns(result, w)
     b = result["before_images"]
     w(f"\nbefore-images: {b['checked']} UPDATE/DELETE events; {b['missing']} without a full before-image; "
       f"{b['mismatch']} not equal to the replayed previous state\n")
@@ -115,3 +116,22 @@ def write_json(result, path):
         return repr(o)
     with open(path, "w") as f:
         json.dump(result, f, indent=2, default=default)
+
+
+def render_late_columns(result, w):
+    """Notes on columns added while the tables were captured (replay.LateColumns): neither is a difference."""
+    for t in result["tables"]:
+        for col, info in (t.get("not_in_stream") or {}).items():
+            w(f"\nnote: {t['table']}.{col}: not in the change stream for rows written before "
+              f"{info['before'] or 'the column was added'} ({info['rows']} rows): the column was added with a "
+              "DEFAULT,\n  which PostgreSQL shows in existing rows without writing WAL for them, so no change "
+              "event of those rows\n  carries it; not compared, not counted as a difference\n")
+        for col, n in (t.get("absent_as_null") or {}).items():
+            w(f"\nnote: {t['table']}.{col}: {n} rows whose last change event predates the column (no field) "
+              "compared as NULL\n")
+
+
+def late_columns_verdict(tables):
+    """The verdict's addendum when some rows hold a column value that was never in the change stream."""
+    n = sum(i["rows"] for t in tables for i in (t.get("not_in_stream") or {}).values())
+    return f" ({n} rows hold a column value that is not in the change stream: see the note)" if n else ""
