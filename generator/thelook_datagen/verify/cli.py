@@ -58,6 +58,24 @@ class Stream:
                 else f"latest change read at LSN {int_to_lsn(self.max_lsn)}")
 
 
+class SlotInvalidated(DatabaseError):
+    """The connector's slot is invalidated (wal_status lost): the changes PostgreSQL removed with its WAL can
+    never reach Kafka through it, so the topics cannot equal the tables: FAILED (exit 1), not "could not
+    verify"."""
+    exit_status = EXIT_WRONG
+
+
+def check_slot(conn, slot):
+    """Raises SlotInvalidated when `slot` is lost; returns its wal_status otherwise (None: no such slot)."""
+    state = database.slot_status(conn, slot)
+    if state and state[0] == "lost":
+        raise SlotInvalidated(
+            f"FAILED: replication slot {slot} is invalidated (wal_status lost" + (f", {state[1]}" if state[1] else "")
+            + "): PostgreSQL removed WAL the connector had not read, so changes are missing from Kafka for good",
+            "recover with a new slot and snapshot into recreated topics: README.md#recovering-from-an-invalidated-slot")
+    return state[0] if state else None
+
+
 class SlotWatch:
     """The slot's confirmed_flush_lsn, asked for at most twice a second."""
 
@@ -68,6 +86,7 @@ class SlotWatch:
     def lsn(self):
         if time.monotonic() - self.asked >= 0.5:
             self.asked = time.monotonic()
+            check_slot(self.conn, self.slot)       # invalidated while verify waits: no use waiting on
             found = database.slot_confirmed_lsn(self.conn, self.slot)
             if found is None:
                 raise DatabaseError(f"replication slot {self.slot!r} does not exist (any more)",
@@ -105,8 +124,11 @@ def run(args, out=sys.stdout, err=sys.stderr):
                     "check {opt:topic_prefix} and {opt:schema}, and that the connector is registered")
             snapshot = lsn = rows = None
             slot = None
+            if args.slot:
+                check_slot(conn, args.slot)
             if args.cut == "snapshot":
                 slot = args.slot or database.only_slot(conn)
+                check_slot(conn, slot)
                 snapshot, lsn, rows = database.read_consistent(conn, tables, progress)
                 if progress:
                     progress(f"PostgreSQL read at LSN {int_to_lsn(lsn)} (snapshot {snapshot.text})")
@@ -193,7 +215,7 @@ def main(argv=None) -> int:
         return run(options.parse_verify_settings(argv))
     except UserError as err:
         print_error(TOOL, err, options.VERIFY.flags())
-        return EXIT_CANNOT_RUN
+        return getattr(err, "exit_status", EXIT_CANNOT_RUN)
     except KeyboardInterrupt:
         print_error(TOOL, "interrupted")
         return EXIT_CANNOT_RUN
