@@ -29,7 +29,7 @@ CATALOGUE = (
     ("connector-outage", "the connector stopped (or paused) under load for --outage seconds: the slot's retained "
      "WAL growing, the drain time, the peak commit->Kafka latency, verify OK", True),
     ("slot-invalidated", "a slot invalidated by max_slot_wal_keep_size on a PostgreSQL of its own; verify FAILS, "
-     "then the scripted recovery and verify OK", False),
+     "then the scripted recovery and verify OK", True),
     ("big-transaction", "one transaction of 500,000 row changes plus a catalogue-wide UPDATE under load; Connect's "
      "heap and the end-to-end time", False),
     ("replica-identity", "REPLICA IDENTITY DEFAULT and a TOASTed column: Debezium's unavailable-value placeholder "
