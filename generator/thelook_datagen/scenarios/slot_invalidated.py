@@ -75,6 +75,19 @@ def prometheus_rule(url, name):
     return None
 
 
+def check_kafka(settings):
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka import KafkaException
+    from ..kafka_client import quiet_logger, reason
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": quiet_logger(),
+                         "socket.connection.setup.timeout.ms": 5000, **(settings.kafka_config or {})})
+    try:
+        admin.list_topics(timeout=min(10.0, settings.kafka_timeout))
+    except KafkaException as err:
+        raise ScenarioError(f"cannot reach Kafka at {settings.bootstrap_servers}: {reason(err)}",
+                            "start the broker or fix {opt:bootstrap_servers}") from None
+
+
 def wait_slot_active(pg, slot, timeout):
     """Waits until the connector's task has created its slot and streams from it (the slot active)."""
     deadline = time.monotonic() + timeout
@@ -102,7 +115,9 @@ def wait_first_visits(pg, schema, gen, timeout):
 def run(settings, connect, timeline):
     """Runs the scenario; returns its summary (a dict whose "ok" is the expected outcome). Raises
     ScenarioError (or another UserError) when it cannot run."""
-    connector_ops.wait_for_connect(connect, 15)
+    # what the scenario needs of the stack, asked before anything is started: one line (exit 2) if missing
+    connector_ops.check_plugin(connect, "io.debezium.connector.postgresql.PostgresConnector")
+    check_kafka(settings)
     suffix = uuid.uuid4().hex[:8]
     schema, prefix, name = f"slotinv_{suffix}", f"slotinv{suffix}", f"slotinv-{suffix}"
     slot, publication = f"slotinv_{suffix}_slot", f"slotinv_{suffix}_pub"

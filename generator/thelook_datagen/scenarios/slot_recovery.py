@@ -65,6 +65,18 @@ def create_topics(admin, layout, deadline):
             time.sleep(1)
 
 
+def recreate_prefix_topics(bootstrap_servers, prefix, kafka_config=None, timeout=120.0):
+    """Step 4 of the runbook, also for an operator (README): the prefix's topics deleted and created again empty
+    with the partitions and replication they had. Returns {topic: (partitions, replication)}."""
+    from confluent_kafka.admin import AdminClient
+    deadline = time.monotonic() + timeout
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(kafka_config or {})})
+    layout = prefix_topics(admin, prefix)
+    delete_topics(admin, layout, deadline)
+    create_topics(admin, layout, deadline)
+    return layout
+
+
 def prefix_jobs(settings, prefix):
     """The Flink jobs reading the prefix's topics (named PREFIX.analytics.JOB), or None when Flink does not
     answer (then there is nothing this recovery can resubmit)."""
@@ -79,7 +91,6 @@ def recover(settings, connect, name, config, pg_conn_kw, schema, say, timeout=18
     """Runs the recovery; returns {"steps": {step: seconds}, "topics": n, "flink_jobs": n or None}. Raises
     ScenarioError (or an OpsError) when a step fails."""
     import psycopg2
-    from confluent_kafka.admin import AdminClient
     deadline = time.monotonic() + timeout
     prefix, slot = config["topic.prefix"], config.get("slot.name") or "debezium"
     steps = {}
@@ -119,10 +130,8 @@ def recover(settings, connect, name, config, pg_conn_kw, schema, say, timeout=18
             + ": nothing to cancel or resubmit")
 
     t = time.monotonic()
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, **(settings.kafka_config or {})})
-    layout = prefix_topics(admin, prefix)
-    delete_topics(admin, layout, deadline)
-    create_topics(admin, layout, deadline)
+    layout = recreate_prefix_topics(settings.bootstrap_servers, prefix, settings.kafka_config,
+                                    max(30.0, deadline - time.monotonic()))
     steps["recreate_topics"] = round(time.monotonic() - t, 1)
     say(f"recovery 4/6: {len(layout)} topics of prefix {prefix} deleted and created again empty "
         f"({steps['recreate_topics']:.1f} s)")
