@@ -17,14 +17,14 @@ from scenariokit import SCENARIO, log
 MIB = 2 ** 20
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(240)
 def test_slot_invalidated_is_said_fails_verify_and_recovers(stack_env):
     env = dict(os.environ, **stack_env)
     before = set(Path("/tmp").glob("thelook-slotinv-*"))
     cmd = [sys.executable, str(SCENARIO), "slot-invalidated", "--json", "--no-flink-compare", "--rate", "20",
            "--seed", "5", "--stall-writes", "3", "--observe", "3"]
     t0 = time.monotonic()
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=280)
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=220)
     log(f"slot-invalidated: exit {res.returncode} in {time.monotonic() - t0:.1f}s")
     summary = json.loads(res.stdout) if res.stdout.strip().startswith("{") else None
     for entry in (summary or {}).get("timeline", []):

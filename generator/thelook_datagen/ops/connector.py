@@ -18,6 +18,7 @@ Errors name the caller's settings as {opt:NAME}: connect_url, file, name, schema
 reset_offsets (see errors.py).
 """
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -401,7 +402,6 @@ def register(connect, name, config, *, timeout=120.0, settle=3.0, validate=True,
     refusing) or Failed (the connector FAILED or is not RUNNING in time, or its replication slot is
     invalidated: asked of the database directly, ${env:...} references resolved from `environ`,
     default os.environ)."""
-    import os
     for warning in check_config(config):          # before contacting Connect
         say(warning)
     check_slot(name, config, os.environ if environ is None else environ)

@@ -124,11 +124,11 @@ def run(args, out=sys.stdout, err=sys.stderr):
                     "check {opt:topic_prefix} and {opt:schema}, and that the connector is registered")
             snapshot = lsn = rows = None
             slot = None
-            if args.slot:
-                check_slot(conn, args.slot)
             if args.cut == "snapshot":
                 slot = args.slot or database.only_slot(conn)
-                check_slot(conn, slot)
+            if slot or args.slot:           # a lost slot fails at once, whatever the cut
+                check_slot(conn, slot or args.slot)
+            if args.cut == "snapshot":
                 snapshot, lsn, rows = database.read_consistent(conn, tables, progress)
                 if progress:
                     progress(f"PostgreSQL read at LSN {int_to_lsn(lsn)} (snapshot {snapshot.text})")
