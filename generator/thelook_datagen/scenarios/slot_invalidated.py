@@ -151,12 +151,12 @@ def run(settings, connect, timeline):
         # one unsold unit in STOCK_KEPT of the initial stock kept: its 73,000 rows would make the recovery's
         # snapshot and verify three times longer and are not what this scenario shows (the generator sells
         # what is left and restocks, as after write-offs)
-        kept = pg.one(f'WITH gone AS (DELETE FROM "{schema}".inventory_items WHERE sold_at IS NULL AND '
+        removed = pg.one(f'WITH gone AS (DELETE FROM "{schema}".inventory_items WHERE sold_at IS NULL AND '
                       f'id % {STOCK_KEPT} <> 0 RETURNING 1) SELECT count(*) FROM gone')[0]
         rows = pg.one(f'SELECT (SELECT count(*) FROM "{schema}".products) + (SELECT count(*) FROM '
                       f'"{schema}".inventory_items)')[0]
         timeline.note(f"tables of schema {schema} created with their reference data ({time.monotonic() - t:.1f} s); "
-                      f"{kept} of the initial stock's units removed, {rows} product and stock rows left")
+                      f"{removed} of the initial stock's units removed, {rows} product and stock rows left")
         doc = connector_ops.load_document(ROOT / "connectors" / "thelook-postgres.json")
         name, config = connector_ops.apply_overrides(doc, name, prefix, schema, slot, publication)
         # the instance listens on 127.0.0.1 at its own port; the worker's ${env:PGPORT} is the stack's
@@ -179,7 +179,7 @@ def run(settings, connect, timeline):
             gen = Generator(settings, target, env)
             timeline.note(f"generator started: {settings.rate:g} visits/s, seed {settings.seed} (pid {gen.proc.pid})")
             wait_first_visits(pg, schema, gen, 90)
-            timeline.note(f"generator writing ({time.monotonic() - t:.1f} s after the registration); the connector streams it")
+            timeline.note(f"generator's first visits committed {time.monotonic() - t:.1f} s after its start")
 
         # ---- 2. capture stalled until PostgreSQL invalidates the slot
         reply = connect.send("PUT", f"/connectors/{name}/stop")
