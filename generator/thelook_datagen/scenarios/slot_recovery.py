@@ -7,7 +7,8 @@ it must go into EMPTY topics: a snapshot emits a read event per row that exists 
 deleted meanwhile, so on top of the old topics a consumer (verify, Flink, a compacted topic) would keep those
 rows forever. Hence:
   1. the connector deleted with its offsets erased (a new connector of that name would resume from them);
-  2. the slot dropped (Debezium creates a new one);
+  2. the slot dropped (Debezium creates a new one), again if it comes back, until it stays gone (see
+     SLOT_QUIET_S: a task of the deleted connector may linger and create it);
   3. the prefix's Flink jobs, if any, cancelled (they read the topics about to be deleted);
   4. the prefix's topics deleted and created again empty, with the partitions and replication they had;
   5. the connector registered again: new slot, new snapshot (waited for);
@@ -87,6 +88,46 @@ def prefix_jobs(settings, prefix):
         return None
 
 
+# A task started on the lost slot (the connector resumed, a worker restarted) lingers in the Connect worker after
+# the connector's deletion: Debezium 3.6.1 retries the slot every 2 s for 30 minutes and does not stop when
+# asked. Once the slot is dropped it goes on and may create the slot again; a new connector's task creating it at
+# the same moment fails with "replication slot ... already exists" (seen once in five runs). So the slot must
+# stay gone for a few of those retries before the connector is registered again.
+SLOT_QUIET_S = 6.0
+
+
+def drop_slot_for_good(conn, slot, deadline):
+    """Drops `slot` until it has stayed gone for SLOT_QUIET_S; a process holding it (a lingering task of the deleted
+    connector, same role) is terminated. Returns (drops, terminated)."""
+    from psycopg2.errors import ObjectInUse
+    drops = terminated = 0
+    gone_since = None
+    with conn.cursor() as cur:
+        while True:
+            cur.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+            row = cur.fetchone()
+            now = time.monotonic()
+            if row is None:
+                gone_since = gone_since or now
+                if now - gone_since >= SLOT_QUIET_S:
+                    return drops, terminated
+            elif row[0] is not None:
+                cur.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+                terminated += 1
+                gone_since = None
+            else:
+                try:
+                    cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                    drops += 1
+                except ObjectInUse:         # taken between the query and the drop: next round
+                    pass
+                gone_since = None
+            if now > deadline:
+                raise ScenarioError(f"slot {slot} keeps coming back (dropped {drops} times): a task of the deleted "
+                                    "connector still runs in the Connect worker; restart the worker")
+            time.sleep(0.5)
+
+
 def recover(settings, connect, name, config, pg_conn_kw, schema, say, timeout=180.0):
     """Runs the recovery; returns {"steps": {step: seconds}, "topics": n, "flink_jobs": n or None}. Raises
     ScenarioError (or an OpsError) when a step fails."""
@@ -104,21 +145,14 @@ def recover(settings, connect, name, config, pg_conn_kw, schema, say, timeout=18
     conn = psycopg2.connect(**pg_conn_kw)
     conn.autocommit = True
     try:
-        with conn.cursor() as cur:
-            while True:
-                cur.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-                row = cur.fetchone()
-                if row is None or row[0] is None:
-                    break
-                if time.monotonic() > deadline:
-                    raise ScenarioError(f"slot {slot} still held by process {row[0]}")
-                time.sleep(0.5)
-            if row is not None:
-                cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        drops, terminated = drop_slot_for_good(conn, slot, deadline)
     finally:
         conn.close()
     steps["drop_slot"] = round(time.monotonic() - t, 1)
-    say(f"recovery 2/6: slot {slot} dropped" + ("" if row is not None else " (it was gone already)"))
+    say(f"recovery 2/6: slot {slot} dropped" + (f" {drops} times" if drops > 1 else "" if drops else
+                                                  " (it was gone already)")
+        + (f", {terminated} lingering process(es) holding it terminated" if terminated else "")
+        + f"; it stayed gone for {SLOT_QUIET_S:g} s ({steps['drop_slot']:.1f} s)")
 
     jobs = prefix_jobs(settings, prefix)
     if jobs:
