@@ -111,6 +111,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
             raise DatabaseError(f"no theLook tables in schema {args.schema!r} of database {conn.info.dbname}; "
                                 "use {opt:schema} or {opt:tables}")
         tables = database.describe(conn, args.schema, names)
+        if args.slot:       # a lost slot fails at once, before Kafka is asked anything, whatever the cut
+            check_slot(conn, args.slot)
 
         consumer = kafka_reader.make_consumer(args.bootstrap_servers, args.kafka_config)
         try:
@@ -126,9 +128,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
             slot = None
             if args.cut == "snapshot":
                 slot = args.slot or database.only_slot(conn)
-            if slot or args.slot:           # a lost slot fails at once, whatever the cut
-                check_slot(conn, slot or args.slot)
-            if args.cut == "snapshot":
+                if not args.slot:
+                    check_slot(conn, slot)
                 snapshot, lsn, rows = database.read_consistent(conn, tables, progress)
                 if progress:
                     progress(f"PostgreSQL read at LSN {int_to_lsn(lsn)} (snapshot {snapshot.text})")
