@@ -91,8 +91,8 @@ def prefix_jobs(settings, prefix):
 # A task started on the lost slot (the connector resumed, a worker restarted) lingers in the Connect worker after
 # the connector's deletion: Debezium 3.6.1 retries the slot every 2 s for 30 minutes and does not stop when
 # asked. Once the slot is dropped it goes on and may create the slot again; a new connector's task creating it at
-# the same moment fails with "replication slot ... already exists" (seen once in five runs). So the slot must
-# stay gone for a few of those retries before the connector is registered again.
+# the same moment fails with "replication slot ... already exists" (one scenario run in seven before this
+# check). So the slot must stay gone for a few of those retries before the connector is registered again.
 SLOT_QUIET_S = 6.0
 
 
