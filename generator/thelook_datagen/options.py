@@ -687,6 +687,19 @@ SCENARIO_SCHEMA_CHANGE = (
            "reach Kafka after each DDL", "THELOOK_SCHEMA_CHANGE_SHAPE_TIMEOUT", number(float, 1), 60.0,
            metavar="SECONDS"),
 )
+SCENARIO_SLOT = (
+    Option("slot_limit", ("--slot-limit",), "max_slot_wal_keep_size of the scenario's own PostgreSQL, in MiB: the "
+           "WAL a stalled slot may hold before PostgreSQL invalidates it (the stack's own server keeps 2GB)",
+           "THELOOK_SLOTINV_LIMIT_MB", number(int, 1), 32, metavar="MIB"),
+    Option("stall_writes", ("--stall-writes",), "seconds the generator writes while capture is stalled, before "
+           "WAL segments are switched past the limit", "THELOOK_SLOTINV_STALL_WRITES", number(float, 0), 5.0,
+           metavar="SECONDS"),
+    Option("lost_timeout", ("--lost-timeout",), "seconds PostgreSQL may take to invalidate the slot once it holds "
+           "more than the limit (a CHECKPOINT a second)", "THELOOK_SLOTINV_LOST_TIMEOUT", number(float, 1), 60.0,
+           metavar="SECONDS"),
+    Option("observe", ("--observe",), "seconds the connector, resumed on the invalidated slot, is watched",
+           "THELOOK_SLOTINV_OBSERVE", number(float, 1), 10.0, metavar="SECONDS"),
+)
 SCENARIO_ENDPOINTS = (
     CONNECT_URL,
     FLINK_ENDPOINTS[0],
@@ -705,7 +718,7 @@ SCENARIO = Command(
     groups=(("scenario", SCENARIO_COMMON), ("connector-outage", SCENARIO_OUTAGE),
             ("incremental-snapshot", SCENARIO_SNAPSHOT), ("restart-storm", SCENARIO_STORM),
             ("big-transaction", SCENARIO_BIG_TRANSACTION), ("replica-identity", SCENARIO_REPLICA_IDENTITY),
-            ("schema-change", SCENARIO_SCHEMA_CHANGE),
+            ("schema-change", SCENARIO_SCHEMA_CHANGE), ("slot-invalidated", SCENARIO_SLOT),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),

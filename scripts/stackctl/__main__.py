@@ -38,6 +38,8 @@ def main(argv=None):
         "  THELOOK_METRICS_PORT where Prometheus scrapes thelook-datagen --metrics-port (default 9464)\n"
         "  THELOOK_PG_VERSION  the PostgreSQL release MAJOR.MINOR this instance runs (default: .env's\n"
         "                      POSTGRES_VERSION; binaries from Maven Central, read by `up`)\n"
+        "  THELOOK_PG_MAX_SLOT_WAL_KEEP_SIZE  PostgreSQL's max_slot_wal_keep_size (default 2GB; e.g. 32MB for a\n"
+        "                      throw-away instance whose slots are to be invalidated; read by `up` and `restart`)\n"
         "  THELOOK_CACHE_DIR   assembled jars, PostgreSQL, Flink and JVM class archives (default ~/.cache/thelook-cdc)\n"
         "  THELOOK_MAVEN_REPO  Maven's local repository (default ~/.m2/repository)\n"
         "  THELOOK_JAVA_HOME   a Java of JAVA_MAJOR from .env (default: found under /usr/lib/jvm)"))

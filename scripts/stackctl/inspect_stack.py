@@ -6,7 +6,34 @@ from thelook_datagen.console import EXIT_OK, EXIT_WRONG
 
 from . import probes, supervise
 from .instance import layout_from_state
-from .settings import SERVICE_PORTS, SERVICES, State, StackError, data_dir
+from .settings import DB, SERVICE_PORTS, SERVICES, State, StackError, data_dir
+
+RUNBOOK = "README.md#recovering-from-an-invalidated-slot"
+
+
+def slot_lines(ports):
+    """One line per replication slot PostgreSQL has invalidated (wal_status lost) or will at its next checkpoint
+    (unreserved): no connector can stream from a lost slot again. One query, 2 s at most; nothing when
+    PostgreSQL does not answer (its own row says so)."""
+    import psycopg2
+    try:
+        conn = psycopg2.connect(host="127.0.0.1", port=ports["pg"], user=DB["user"], password=DB["password"],
+                                dbname=DB["database"], connect_timeout=2, application_name="stack-status")
+    except psycopg2.Error:
+        return []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT slot_name, database, wal_status, to_jsonb(s) ->> 'invalidation_reason' "
+                        "FROM pg_replication_slots s WHERE wal_status IN ('lost', 'unreserved') ORDER BY slot_name")
+            rows = cur.fetchall()
+    except psycopg2.Error:
+        return []
+    finally:
+        conn.close()
+    return [f"slot {name} (database {db}): INVALIDATED (wal_status lost{', ' + reason if reason else ''}): its "
+            f"connector can never stream from it again; recover: {RUNBOOK}" if status == "lost" else
+            f"slot {name} (database {db}): wal_status unreserved: beyond max_slot_wal_keep_size, invalidated at "
+            f"the next checkpoint unless its connector catches up" for name, db, status, reason in rows]
 
 
 def status(args):
@@ -41,6 +68,9 @@ def status(args):
         print(f"{'SERVICE':17} {'STATE':9} {'PID':>8} {'PORT':17} HEALTH")
         for row in rows:
             print(f"{row[0]:17} {row[1]:9} {row[2]:>8} {row[3]:17} {row[4]}")
+        if "postgres" in state.services and dict((r[0], r[4]) for r in rows).get("postgres") == "healthy":
+            for line in slot_lines(state.ports):
+                print(line)
     return EXIT_OK if healthy else EXIT_WRONG
 
 

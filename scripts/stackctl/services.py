@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import artifacts, cds, observability
-from .settings import DB, ROOT, StackError
+from .settings import DB, ROOT, StackError, pg_max_slot_wal_keep_size
 from .ui import say
 
 # Heaps sized for the test suite on a 2-core, 24 GB machine that may run several stack instances at
@@ -354,7 +354,7 @@ def definitions(lay, ports, pg_env, pins):
     pg_settings = {
         "port": ports["pg"], "listen_addresses": "127.0.0.1",
         "unix_socket_directories": lay.pg_socket_dir, "wal_level": "logical",
-        "max_replication_slots": 20, "max_wal_senders": 20, "max_slot_wal_keep_size": "2GB",
+        "max_replication_slots": 20, "max_wal_senders": 20, "max_slot_wal_keep_size": pg_max_slot_wal_keep_size(),
         "max_connections": 200, "shared_buffers": "128MB", "logging_collector": "off",
         "timezone": "UTC", "log_timezone": "UTC",
     }

@@ -81,6 +81,17 @@ def pg_version(pins):
     return value
 
 
+def pg_max_slot_wal_keep_size():
+    """PostgreSQL's max_slot_wal_keep_size for this instance: THELOOK_PG_MAX_SLOT_WAL_KEEP_SIZE, else 2GB (the WAL
+    a stalled slot may hold back before PostgreSQL invalidates it; the slot-invalidated scenario runs its own
+    instance with a small one, since the setting is server-wide)."""
+    value = os.environ.get("THELOOK_PG_MAX_SLOT_WAL_KEEP_SIZE", "").strip() or "2GB"
+    if not re.fullmatch(r"-1|\d+(kB|MB|GB|TB)", value):
+        raise StackError(f"THELOOK_PG_MAX_SLOT_WAL_KEEP_SIZE={value!r} is not a size of the form 32MB, 2GB (or -1: "
+                         "unlimited)")
+    return value
+
+
 def _dir_from_env(var, default):
     value = os.environ.get(var)
     return Path(value).expanduser().resolve() if value else default

@@ -18,6 +18,7 @@ Errors name the caller's settings as {opt:NAME}: connect_url, file, name, schema
 reset_offsets (see errors.py).
 """
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ FATAL = re.compile(
     r"database \".*\" does not exist|must be superuser or replication role|permission denied|"
     r"logical decoding requires wal_level|wal_level",
     re.I)
+# A task that starts on an invalidated slot: Debezium (3.x) retries a slot whose restart_lsn is NULL for
+# 30 minutes ("Cannot obtain valid replication slot ... concurrent tx probably blocks taking snapshot"), then
+# fails with the first of these; PostgreSQL's own refusal is the second.
+SLOT_LOST_TRACE = re.compile(r"Unable to obtain valid replication slot|can no longer get changes from replication slot|"
+                             r"has been invalidated", re.I)
+RUNBOOK = "README.md#recovering-from-an-invalidated-slot"
 CONNECT_FIX = "is it running? see scripts/stack status, or set {opt:connect_url}"
 UNASSIGNED_NOTE = ("; UNASSIGNED: the Connect worker rejoined its group and holds the work of its old membership "
                    "for scheduled.rebalance.max.delay.ms (default 5 min; 0 suits one worker)")
@@ -156,6 +163,9 @@ def summarize_trace(trace):
 
 def hint(text, config):
     """What the user most likely has to do about a known failure (': ...'), or ''."""
+    if SLOT_LOST_TRACE.search(text):
+        return (f": replication slot {config.get('slot.name')} is probably invalidated (wal_status lost in "
+                f"pg_replication_slots); the connector cannot stream from it again: see {RUNBOOK}")
     if re.search(r"No table filters found", text):
         return (f": none of the tables in table.include.list ({config.get('table.include.list')}) exists; "
                 "create them first (the generator does on its first start) or fix {opt:schema}")
@@ -199,6 +209,59 @@ def _path(name):
 
 def _message(body):
     return (body or {}).get("message", body) if isinstance(body, dict) else body
+
+
+# ---------------------------------------------------------------- the replication slot, asked directly
+
+def _from_env(value, environ):
+    """A config value, a ${env:NAME} reference resolved from `environ` (None when unset)."""
+    match = re.fullmatch(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", str(value)) if value is not None else None
+    return environ.get(match.group(1)) if match else value
+
+
+def slot_state(config, environ, timeout=3):
+    """(wal_status, invalidation_reason) of the config's replication slot, asked of its database directly;
+    None when the slot does not exist, or when the database cannot be reached from here (Connect reaches it,
+    not necessarily this host: a compose network), or named through a config provider this process cannot
+    read. Best effort: it is asked only to say clearly what Connect does not."""
+    kw = {key: _from_env(config.get(prop), environ) for key, prop in (
+        ("host", "database.hostname"), ("port", "database.port"), ("user", "database.user"),
+        ("password", "database.password"), ("dbname", "database.dbname"))}
+    if any(v is None or str(v).startswith("${") for v in kw.values()):
+        return None
+    import psycopg2
+    try:
+        conn = psycopg2.connect(**kw, connect_timeout=timeout, application_name="register-connector")
+    except psycopg2.Error:
+        return None
+    try:
+        with conn.cursor() as cur:
+            # invalidation_reason exists from PostgreSQL 17 on: read through to_jsonb to work on older ones
+            cur.execute("SELECT wal_status, to_jsonb(s) ->> 'invalidation_reason' FROM pg_replication_slots s "
+                        "WHERE slot_name = %s", (config.get("slot.name") or "debezium",))
+            row = cur.fetchone()
+        return tuple(row) if row else None
+    except psycopg2.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def check_slot(name, config, environ):
+    """Raises Failed (one line) when the config's slot is invalidated (wal_status lost): PostgreSQL removed WAL
+    the slot still needed, and no connector can stream from it again. Connect would not say so: Debezium
+    retries such a slot for 30 minutes with no task status and a misleading warning in Connect's log."""
+    state = slot_state(config, environ)
+    if not state or state[0] != "lost":
+        return
+    slot = config.get("slot.name") or "debezium"
+    where = (f"{_from_env(config.get('database.hostname'), environ)}:{_from_env(config.get('database.port'), environ)}"
+             f"/{_from_env(config.get('database.dbname'), environ)}")
+    raise Failed(f"replication slot {slot} at {where} is invalidated (wal_status lost"
+                 + (f", {state[1]}" if state[1] else "") + f"): PostgreSQL removed WAL it still needed "
+                 f"(max_slot_wal_keep_size), so connector {name} can never stream from it again",
+                 f"recover: delete the connector with {{opt:delete}} {{opt:reset_offsets}}, drop the slot, recreate "
+                 f"the topics and register again for a new snapshot; see {RUNBOOK}")
 
 
 # ---------------------------------------------------------------- talking to Connect
@@ -341,13 +404,17 @@ def wait_snapshot(connect, name, config, deadline, say=quiet):
         time.sleep(1)
 
 
-def register(connect, name, config, *, timeout=120.0, settle=3.0, validate=True, snapshot=False, say=quiet):
+def register(connect, name, config, *, timeout=120.0, settle=3.0, validate=True, snapshot=False, say=quiet,
+             environ=None):
     """Creates or updates connector `name` with `config` and waits until it and its tasks are
     RUNNING (and, with `snapshot`, until its initial snapshot is committed), all within `timeout`
     seconds. Returns the connector's status. Raises OpsError (bad config, Connect unreachable or
-    refusing) or Failed (the connector FAILED or is not RUNNING in time)."""
+    refusing) or Failed (the connector FAILED or is not RUNNING in time, or its replication slot is
+    invalidated: asked of the database directly, ${env:...} references resolved from `environ`,
+    default os.environ)."""
     for warning in check_config(config):          # before contacting Connect
         say(warning)
+    check_slot(name, config, os.environ if environ is None else environ)
     deadline = time.monotonic() + timeout
     wait_for_connect(connect, timeout, say)
     check_plugin(connect, config["connector.class"])

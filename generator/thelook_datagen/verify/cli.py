@@ -58,6 +58,24 @@ class Stream:
                 else f"latest change read at LSN {int_to_lsn(self.max_lsn)}")
 
 
+class SlotInvalidated(DatabaseError):
+    """The connector's slot is invalidated (wal_status lost): the changes PostgreSQL removed with its WAL can
+    never reach Kafka through it, so the topics cannot equal the tables: FAILED (exit 1), not "could not
+    verify"."""
+    exit_status = EXIT_WRONG
+
+
+def check_slot(conn, slot):
+    """Raises SlotInvalidated when `slot` is lost; returns its wal_status otherwise (None: no such slot)."""
+    state = database.slot_status(conn, slot)
+    if state and state[0] == "lost":
+        raise SlotInvalidated(
+            f"FAILED: replication slot {slot} is invalidated (wal_status lost" + (f", {state[1]}" if state[1] else "")
+            + "): PostgreSQL removed WAL the connector had not read, so changes are missing from Kafka for good",
+            "recover with a new slot and snapshot into recreated topics: README.md#recovering-from-an-invalidated-slot")
+    return state[0] if state else None
+
+
 class SlotWatch:
     """The slot's confirmed_flush_lsn, asked for at most twice a second."""
 
@@ -68,6 +86,7 @@ class SlotWatch:
     def lsn(self):
         if time.monotonic() - self.asked >= 0.5:
             self.asked = time.monotonic()
+            check_slot(self.conn, self.slot)       # invalidated while verify waits: no use waiting on
             found = database.slot_confirmed_lsn(self.conn, self.slot)
             if found is None:
                 raise DatabaseError(f"replication slot {self.slot!r} does not exist (any more)",
@@ -96,6 +115,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
                                 "use {opt:schema} or {opt:tables}")
         tables = database.describe(conn, args.schema, names)
         database.defaulted_columns(conn, tables)
+        if args.slot:       # a lost slot fails at once, before Kafka is asked anything, whatever the cut
+            check_slot(conn, args.slot)
 
         consumer = kafka_reader.make_consumer(args.bootstrap_servers, args.kafka_config)
         try:
@@ -111,6 +132,8 @@ def run(args, out=sys.stdout, err=sys.stderr):
             slot = None
             if args.cut == "snapshot":
                 slot = args.slot or database.only_slot(conn)
+                if not args.slot:
+                    check_slot(conn, slot)
                 snapshot, lsn, rows = database.read_consistent(conn, tables, progress)
                 if progress:
                     progress(f"PostgreSQL read at LSN {int_to_lsn(lsn)} (snapshot {snapshot.text})")
@@ -202,7 +225,7 @@ def main(argv=None) -> int:
         return run(options.parse_verify_settings(argv))
     except UserError as err:
         print_error(TOOL, err, options.VERIFY.flags())
-        return EXIT_CANNOT_RUN
+        return getattr(err, "exit_status", EXIT_CANNOT_RUN)
     except KeyboardInterrupt:
         print_error(TOOL, "interrupted")
         return EXIT_CANNOT_RUN

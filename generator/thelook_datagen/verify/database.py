@@ -167,6 +167,17 @@ def slot_confirmed_lsn(conn, slot):
     return lsn_to_int(row[0]) if row and row[0] else None
 
 
+def slot_status(conn, slot):
+    """(wal_status, invalidation_reason) of a slot, or None when it does not exist. invalidation_reason exists
+    from PostgreSQL 17 on: read through to_jsonb so that older servers answer too."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT wal_status, to_jsonb(s) ->> 'invalidation_reason' FROM pg_replication_slots s "
+                    "WHERE slot_name = %s", (slot,))
+        row = cur.fetchone()
+    conn.commit()
+    return tuple(row) if row else None
+
+
 def only_slot(conn):
     """The database's only logical replication slot (the connector's), or a clear error."""
     with conn.cursor() as cur:
