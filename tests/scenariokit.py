@@ -21,7 +21,21 @@ def run_scenario(p, name, *args, timeout=300, compare_flink=False):
            p.prefix, "--json", *([] if compare_flink else ["--no-flink-compare"]), *map(str, args)]
     log("run " + " ".join(cmd[2:]))
     t0 = time.monotonic()
-    res = subprocess.run(cmd, env=p.env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(cmd, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: the scenario then cleans up (its generator runs in a session of its own and would
+        # outlive a SIGKILL), then the test fails on its timeout
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"scripts/scenario {name} still running after {timeout} s (stopped):\n{out[-3000:]}\n"
+                             f"{err[-3000:]}") from None
+    res = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     log(f"{name}: exit {res.returncode} in {time.monotonic() - t0:.1f}s")
     try:
         summary = json.loads(res.stdout)

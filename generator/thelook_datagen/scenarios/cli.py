@@ -18,7 +18,8 @@ EXIT_INTERRUPTED = 130
 def main(argv=None, out=None):
     out = out or sys.stdout
     argv = sys.argv[1:] if argv is None else list(argv)
-    # SIGTERM like Ctrl-C: the scenario's cleanup (resume the connector, stop the generator) still runs
+    # SIGTERM like Ctrl-C: the scenario's cleanup (its `finally`: the connector, the generator, what it created)
+    # still runs
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         s = options.parse_scenario_settings(argv)
@@ -47,5 +48,6 @@ def main(argv=None, out=None):
         console.print_error(TOOL, err, options.SCENARIO.flags())
         return getattr(err, "exit_status", EXIT_CANNOT_RUN)
     except KeyboardInterrupt:
-        console.print_error(TOOL, "interrupted (the connector was resumed and the generator stopped)")
+        console.print_error(TOOL, "interrupted (what the scenario changed was undone: its generator stopped, the "
+                            "connector running, its tables, columns, instances and topics removed)")
         return EXIT_INTERRUPTED
