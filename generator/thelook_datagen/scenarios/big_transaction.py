@@ -210,10 +210,7 @@ def run(settings, connect, timeline):
         if heap:
             heap.stop()
         if gen:
-            if gen.alive():
-                gen.stop()
-                timeline.note("cleanup: generator stopped")
-            gen.remove_log()
+            gen.cleanup(timeline)
         for client in (tail, ends, products):
             if client:
                 client.close()

@@ -264,6 +264,20 @@ class Generator:
         summary = next((r for r in reversed(self.records()) if r.get("event") == "summary"), None)
         return summary
 
+    def stopped_summary(self, timeline):
+        """Stops the generator at the end of a scenario; its figures for the summary (None without them), noted."""
+        summary = self.stop()
+        timeline.note("generator stopped" + (f": {summary['visits']} visits, {summary['rows']} rows, "
+                                             f"{summary['visits_per_s']:.1f} visits/s" if summary else ""))
+        return {k: summary.get(k) for k in ("visits", "visits_per_s", "rows", "errors")} if summary else None
+
+    def cleanup(self, timeline):
+        """The `finally` of every scenario: a generator still running is stopped (noted), its log removed."""
+        if self.alive():
+            self.stop()
+            timeline.note("cleanup: generator stopped")
+        self.remove_log()
+
     def remove_log(self):
         self.log.close()
         try:

@@ -214,10 +214,7 @@ def run(settings, connect, timeline):
             prometheus_ms_behind_source=behind)
         # ---- the end: generator stopped, verify
         if gen:
-            summary = gen.stop()
-            result["generator"] = {k: summary.get(k) for k in ("visits", "visits_per_s", "rows", "errors")} if summary else None
-            timeline.note("generator stopped" + (f": {summary['visits']} visits, {summary['rows']} rows, "
-                                                 f"{summary['visits_per_s']:.1f} visits/s" if summary else ""))
+            result["generator"] = gen.stopped_summary(timeline)
         finished = finish(settings, target, env, timeline, result)
         result["ok"] = bool(drained_s is not None and finished)
         return result
@@ -230,10 +227,7 @@ def run(settings, connect, timeline):
                 timeline.note(f"cleanup: resuming connector {target.name} FAILED ({err}): resume it with "
                               f"curl -X PUT {connect.url}/connectors/{target.name}/resume")
         if gen:
-            if gen.alive():
-                gen.stop()
-                timeline.note("cleanup: generator stopped")
-            gen.remove_log()
+            gen.cleanup(timeline)
         if tail:
             tail.close()
         pg.close()

@@ -415,10 +415,7 @@ def run(settings, connect, timeline):
             peak_latency_ms=lat[-1] if lat else None, problems=problems)
         # ---- the end: generator stopped, verify (and Flink)
         if gen:
-            summary = gen.stop()
-            result["generator"] = {k: summary.get(k) for k in ("visits", "visits_per_s", "rows", "errors")} if summary else None
-            timeline.note("generator stopped" + (f": {summary['visits']} visits, {summary['rows']} rows, "
-                                                 f"{summary['visits_per_s']:.1f} visits/s" if summary else ""))
+            result["generator"] = gen.stopped_summary(timeline)
         finished = finish(settings, target, env, timeline, result)
         result["ok"] = bool(done and not problems and finished)
         return result
@@ -426,10 +423,7 @@ def run(settings, connect, timeline):
         if state["running"]:
             _stop_snapshot(pg, signal_table, target.schema, tables, state, timeline)
         if gen:
-            if gen.alive():
-                gen.stop()
-                timeline.note("cleanup: generator stopped")
-            gen.remove_log()
+            gen.cleanup(timeline)
         if watch:
             watch.close()
         if state["sent"]:

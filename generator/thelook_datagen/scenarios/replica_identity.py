@@ -133,9 +133,6 @@ def run(settings, connect, timeline):
         return result
     finally:
         if gen:
-            if gen.alive():
-                gen.stop()
-                timeline.note("cleanup: generator stopped")
-            gen.remove_log()
+            gen.cleanup(timeline)
         scen.remove()
         pg.close()

@@ -199,10 +199,7 @@ def run(settings, connect, timeline):
         return result
     finally:
         if gen:
-            if gen.alive():
-                gen.stop()
-                timeline.note("cleanup: generator stopped")
-            gen.remove_log()
+            gen.cleanup(timeline)
         if tail:
             tail.close()
         if pg:

@@ -303,10 +303,7 @@ def run(settings, connect, timeline):
         return result
     finally:
         if gen:
-            if gen.alive():
-                gen.stop()
-                timeline.note("cleanup: generator stopped")
-            gen.remove_log()
+            gen.cleanup(timeline)
         if registered:
             try:
                 connector_ops.delete(connect, name, reset=True, timeout=60)
