@@ -51,5 +51,5 @@ def run_scenario(p, name, *args, timeout=300, compare_flink=False):
 
 def connector_states(p):
     import requests
-    status = requests.get(f"{p.stack_env['CONNECT_URL']}/connectors/{p.name}/status", timeout=10).json()
+    status = requests.get(f"{p.stack_env['CONNECT_URL'].split(',')[0]}/connectors/{p.name}/status", timeout=10).json()
     return [status["connector"]["state"]] + [t["state"] for t in status["tasks"]]

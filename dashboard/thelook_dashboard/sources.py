@@ -157,8 +157,15 @@ class Poller:
     # ---------------------------------------------------------------- Kafka Connect
 
     def _connect(self):
-        base = self.s.connect_url.rstrip("/")
-        r = _get(self.http, f"{base}/connectors/{self.s.connector}/status")
+        # CONNECT_URL may list several workers of one group (cluster mode): ask the first that answers
+        bases = [u.strip().rstrip("/") for u in self.s.connect_url.split(",") if u.strip()]
+        for base in bases:
+            try:
+                r = _get(self.http, f"{base}/connectors/{self.s.connector}/status")
+                break
+            except SourceDown:
+                if base == bases[-1]:
+                    raise
         if r.status_code == 404:
             return {"connector": {"name": self.s.connector, "state": "NOT REGISTERED", "tasks": []}}
         if r.status_code >= 400:

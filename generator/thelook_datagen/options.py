@@ -291,7 +291,8 @@ GENERATOR_TOPICS = (
     Option("topic_partitions", ("--topic-partitions",), "partitions of each created topic",
            "THELOOK_TOPIC_PARTITIONS", number(int, 1), 1),
     Option("topic_replication_factor", ("--topic-replication-factor",), "replication factor of each created "
-           "topic", "THELOOK_TOPIC_REPLICATION_FACTOR", number(int, 1), 1),
+           "topic (default: the broker's default.replication.factor: 1 on the single-node stack, 3 in cluster mode)",
+           "THELOOK_TOPIC_REPLICATION_FACTOR", number(int, 1), None),
     Option("topic_config", ("--topic-config",), "topic config KEY=VALUE for created topics, repeatable "
            "(env: comma-separated)", "THELOOK_TOPIC_CONFIG", pairs=True),
 )
@@ -480,7 +481,8 @@ class ListOption(Option):
 SOME_VARIABLES = "An option with a variable in brackets can also be set by that environment variable."
 
 
-CONNECT_URL = Option("connect_url", ("--connect-url",), "Kafka Connect REST URL", "CONNECT_URL", nonempty,
+CONNECT_URL = Option("connect_url", ("--connect-url",), "Kafka Connect REST URL (the workers of a cluster: "
+                     "several, comma-separated, tried in turn)", "CONNECT_URL", nonempty,
                      "http://127.0.0.1:8083")
 # the connector a command works on (scripts/scenario, thelook-dashboard); register-connector takes its name
 # from the connector file instead (--name overrides it there)
@@ -657,6 +659,28 @@ SCENARIO_STORM = (
            "RUNNING, capture resumed, Flink jobs RUNNING) may take", "THELOOK_STORM_RECOVER_TIMEOUT",
            number(float, 1), 240.0, metavar="SECONDS"),
 )
+SCENARIO_NODE = (
+    Option("node", ("--node",), "the cluster node killed: kafka, kafka-2, kafka-3, connect, connect-2, taskmanager, "
+           "taskmanager-2, or KIND:busiest (the node of that kind doing most of the connector's work: "
+           "kafka:busiest, connect:busiest, taskmanager:busiest)", "THELOOK_FAILOVER_NODE", nonempty, "kafka-2",
+           metavar="NODE"),
+    Option("watch", ("--watch",), "seconds the changes are watched before the kill and again after the recovery "
+           "(the figures include the changes of both)", "THELOOK_FAILOVER_WATCH", number(float, 0), 10.0,
+           metavar="SECONDS"),
+    Option("late_ms", ("--late-ms",), "a change is late when it reaches Kafka more than this many ms after its "
+           "commit (\"on time again\" = no late change any more)", "THELOOK_FAILOVER_LATE_MS",
+           number(float, 0, lo_open=True), 2000.0, metavar="MS"),
+    Option("failover_timeout", ("--failover-timeout",), "seconds the pipeline may take to recover without the node",
+           "THELOOK_FAILOVER_TIMEOUT", number(float, 1), 240.0, metavar="SECONDS"),
+    Option("back_timeout", ("--back-timeout",), "seconds the node may take to be back (started, in sync, given "
+           "work or slots)", "THELOOK_FAILOVER_BACK_TIMEOUT", number(float, 1), 240.0, metavar="SECONDS"),
+    Option("kill_command", ("--kill-command",), "the command that kills one node, given its name as the last "
+           "argument (default: SIGKILL to the local stack's process; on compose: 'docker compose -f compose.yaml "
+           "-f compose.cluster.yaml kill -s KILL')", "THELOOK_FAILOVER_KILL_COMMAND", nonempty, metavar="COMMAND"),
+    Option("start_command", ("--start-command",), "the command that starts the node again, given its name as the "
+           "last argument (default: scripts/stack restart; on compose: 'docker compose -f compose.yaml -f "
+           "compose.cluster.yaml start')", "THELOOK_FAILOVER_START_COMMAND", nonempty, metavar="COMMAND"),
+)
 SCENARIO_SNAPSHOT = (
     Option("snapshot_tables", ("--tables",), "theLook tables the execute-snapshot signal names, comma-separated "
            "(default products,users)", "THELOOK_SNAPSHOT_TABLES", shop_tables, ("products", "users"),
@@ -719,6 +743,7 @@ SCENARIO = Command(
             ("incremental-snapshot", SCENARIO_SNAPSHOT), ("restart-storm", SCENARIO_STORM),
             ("big-transaction", SCENARIO_BIG_TRANSACTION), ("replica-identity", SCENARIO_REPLICA_IDENTITY),
             ("schema-change", SCENARIO_SCHEMA_CHANGE), ("slot-invalidated", SCENARIO_SLOT),
+            ("node-failure", SCENARIO_NODE),
             ("PostgreSQL", tuple(reuse(SCHEMA, default=None, env=None, help="schema of the captured tables "
                                        "(default: from the connector's table.include.list)")
                                  if o is SCHEMA else o for o in POSTGRES)),

@@ -9,7 +9,7 @@ def topic_names(prefix, schema):
     return [topic_name(prefix, schema, table) for table in CAPTURED_TABLES]
 
 
-def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=1, topic_config=None,
+def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=None, topic_config=None,
                   client_config=None, timeout=30.0):
     """Creates the missing topics among `names`; existing ones are left alone.
 
@@ -35,7 +35,8 @@ def ensure_topics(bootstrap_servers, names, partitions=1, replication_factor=1, 
     missing = [n for n in names if n not in metadata.topics]
     created = []
     if missing:
-        new = [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor,
+        # None: the broker's default.replication.factor (the cluster mode's 3, with its min.insync.replicas)
+        new = [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor or -1,
                         config=dict(topic_config or {})) for n in missing]
         futures = admin.create_topics(new, request_timeout=timeout, operation_timeout=timeout)
         for name, future in futures.items():

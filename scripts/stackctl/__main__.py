@@ -34,6 +34,10 @@ def main(argv=None):
         "  THELOOK_SQL_GATEWAY_PORT 8084, THELOOK_PROMETHEUS_PORT 9090, THELOOK_PG_EXPORTER_PORT 9187,\n"
         "  THELOOK_KAFKA_METRICS_PORT 9404, THELOOK_CONNECT_METRICS_PORT 9405,\n"
         "  THELOOK_JOBMANAGER_METRICS_PORT 9249, THELOOK_TASKMANAGER_METRICS_PORT 9250\n"
+        "  cluster nodes (up --cluster): THELOOK_KAFKA_2_PORT 9094, THELOOK_KAFKA_2_CONTROLLER_PORT 9095,\n"
+        "  THELOOK_KAFKA_2_METRICS_PORT 9406, THELOOK_KAFKA_3_PORT 9096, THELOOK_KAFKA_3_CONTROLLER_PORT 9097,\n"
+        "  THELOOK_KAFKA_3_METRICS_PORT 9407, THELOOK_CONNECT_2_PORT 8085, THELOOK_CONNECT_2_METRICS_PORT 9408,\n"
+        "  THELOOK_TASKMANAGER_2_METRICS_PORT 9251\n"
         "                      ports on 127.0.0.1 (read by `up`; later commands use the saved ones)\n"
         "  THELOOK_METRICS_PORT where Prometheus scrapes thelook-datagen --metrics-port (default 9464)\n"
         "  THELOOK_PG_VERSION  the PostgreSQL release MAJOR.MINOR this instance runs (default: .env's\n"
@@ -45,6 +49,10 @@ def main(argv=None):
         "  THELOOK_JAVA_HOME   a Java of JAVA_MAJOR from .env (default: found under /usr/lib/jvm)"))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     p = sub.add_parser("up", help="start every service (idempotent) and wait until all are healthy")
+    p.add_argument("--cluster", action="store_true",
+                   help="cluster mode: three Kafka nodes (kafka, kafka-2, kafka-3; KRaft, replication 3, "
+                        "min.insync.replicas 2), two Connect workers (connect, connect-2) and two TaskManagers "
+                        "(taskmanager, taskmanager-2); use its own THELOOK_STACK_DIR (README \"Cluster mode\")")
     p.add_argument("--only", action="append", choices=["postgres"],
                    help="start only this service: `--only postgres` runs a lone PostgreSQL (e.g. of another "
                         "major, with THELOOK_PG_VERSION, next to a full stack)")
@@ -58,7 +66,8 @@ def main(argv=None):
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--lines", type=int, default=100)
     sub.add_parser("env", help="print shell exports for the stack: eval \"$(scripts/stack env)\"")
-    p = sub.add_parser("restart", help="restart one service and wait until it is healthy again")
+    p = sub.add_parser("restart", help="restart one service (a cluster: one node, e.g. kafka-2) and wait until it "
+                                       "is healthy again")
     p.add_argument("service")
     p = sub.add_parser("consume", help="print a topic's records with Kafka's console consumer "
                                        "(key and value; e.g. consume ecomm.demo.orders --from-beginning)")

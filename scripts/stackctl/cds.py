@@ -20,12 +20,13 @@ def _name(lay, service, jvm_options):
     return f"{service}-{key}.jsa"
 
 
-def jvm_flags(lay, service, jvm_options=(), java_agent=False):
+def jvm_flags(lay, service, jvm_options=(), java_agent=False, record=True):
+    """Flags that map the service's archive, or (record) that write one at exit when there is none yet."""
     # the JVM's cds log lines (classes it skips while dumping) are noise in the service logs
     shared = cache_dir() / "cds" / _name(lay, service, jvm_options)
     if shared.exists():
         return [f"-XX:SharedArchiveFile={shared}", "-Xlog:cds*=off"]
-    if artifacts.fetched or (cache_dir() / "cds" / (_name(lay, service, jvm_options) + ".failed")).exists():
+    if not record or artifacts.fetched or (cache_dir() / "cds" / (_name(lay, service, jvm_options) + ".failed")).exists():
         return []
     local = lay.data / "cds" / _name(lay, service, jvm_options)
     local.parent.mkdir(parents=True, exist_ok=True)

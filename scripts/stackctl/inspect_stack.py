@@ -6,7 +6,7 @@ from thelook_datagen.console import EXIT_OK, EXIT_WRONG
 
 from . import probes, supervise
 from .instance import layout_from_state
-from .settings import DB, SERVICE_PORTS, SERVICES, State, StackError, data_dir
+from .settings import CLUSTER_SERVICES, DB, SERVICE_PORTS, State, StackError, bootstrap_servers, data_dir
 
 RUNBOOK = "README.md#recovering-from-an-invalidated-slot"
 
@@ -76,8 +76,8 @@ def status(args):
 
 def logs(args):
     state = State.load(data_dir())
-    if args.service not in SERVICES + ("supervisord",):
-        raise StackError(f"unknown service {args.service!r} (one of: {', '.join(SERVICES)})")
+    if args.service not in CLUSTER_SERVICES + ("supervisord",):
+        raise StackError(f"unknown service {args.service!r} (one of: {', '.join(CLUSTER_SERVICES)})")
     log = data_dir() / "logs" / f"{args.service}.log"
     if not state or not log.exists():
         raise StackError(f"no log for {args.service} in {data_dir() / 'logs'}")
@@ -104,6 +104,6 @@ def consume(args):
     lay = layout_from_state(state)
     cmd = [str(lay.java / "bin" / "java"), "-Xmx256m", "-cp", str(lay.jars / "kafka" / "*"),
            "org.apache.kafka.tools.consumer.ConsoleConsumer",
-           "--bootstrap-server", f"127.0.0.1:{state.ports['kafka']}", "--topic", args.topic,
+           "--bootstrap-server", bootstrap_servers(state.ports, state.services), "--topic", args.topic,
            "--formatter-property", "print.key=true", *args.consumer_args]
     os.execv(cmd[0], cmd)

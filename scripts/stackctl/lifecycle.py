@@ -5,8 +5,8 @@ import xmlrpc.client
 
 from . import cds, observability, probes, services, supervise
 from .instance import base_path, instance_lock, layout, layout_from_state, pg_env
-from .settings import (PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError, cache_dir, data_dir,
-                       pg_version, ports_from_env, read_pins)
+from .settings import (CLUSTER_SERVICES, PORT_VARS, SERVICE_PORTS, SERVICES, State, StackError,
+                       cache_dir, data_dir, kind, pg_version, ports_from_env, read_pins)
 from .ui import say
 
 
@@ -20,7 +20,10 @@ def _explicit_port_mismatch(state):
 def up(args):
     t0 = time.monotonic()
     data = data_dir()
-    only = tuple(dict.fromkeys(args.only or ())) or SERVICES
+    cluster = bool(getattr(args, "cluster", False))
+    if cluster and args.only:
+        raise StackError("--cluster and --only exclude each other (--only postgres runs a lone PostgreSQL)")
+    only = tuple(dict.fromkeys(args.only or ())) or (CLUSTER_SERVICES if cluster else SERVICES)
     with instance_lock(data):
         pins = read_pins()
         version = pg_version(pins)
@@ -33,19 +36,21 @@ def up(args):
             if mismatch:
                 raise StackError(f"the stack in {data} is running with other ports: {', '.join(mismatch)}; "
                                  "run `scripts/stack down` first")
-            if args.only and only != state.services:
-                raise StackError(f"the stack in {data} is running {', '.join(state.services)}; "
-                                 "run `scripts/stack down` first")
+            if (args.only or cluster or state.cluster) and only != state.services:
+                mode = "a cluster" if state.cluster else ", ".join(state.services)
+                raise StackError(f"the stack in {data} is running {mode}; run `scripts/stack down` first")
             ports = state.ports
             only = state.services
         else:
             ports = ports_from_env()
+            if only != ("postgres",):
+                services.check_kafka_mode(data, cluster)
         # a running server keeps the binaries it started from (another release's are removed only when stopped)
         lay = layout(data, pins, version, only_postgres=only == ("postgres",), prune=not server)
-        defs = [svc for svc in services.definitions(lay, ports, pg_env(ports), pins) if svc.name in only]
+        defs = services.definitions(lay, ports, pg_env(ports), pins, only)
         state = State(data, ports, {"java": str(lay.java), "pg_bin": str(lay.pg_bin), "pg_version": version,
                                     "jars": str(lay.jars), "flink": str(lay.flink), "cache": str(cache_dir())},
-                      only)
+                      only, cluster)
         if not server:
             if supervise.orphans(data):
                 raise StackError(f"services of an earlier `up` in {data} still run without their supervisord: "
@@ -54,11 +59,12 @@ def up(args):
             for d in ("logs", "run"):
                 (data / d).mkdir(parents=True, exist_ok=True)
             services.init_postgres(lay)
-            if only == SERVICES:
-                services.init_kafka(lay, ports)
-                services.init_connect(lay, ports)
-                services.init_flink(lay, ports)
-                observability.write_prometheus_config(data, ports)
+            if only != ("postgres",):
+                brokers = tuple(n for n in only if kind(n) == "kafka")
+                services.init_kafka(lay, ports, brokers)
+                services.init_connect(lay, ports, tuple(n for n in only if kind(n) == "connect"), brokers)
+                services.init_flink(lay, ports, cluster)
+                observability.write_prometheus_config(data, ports, cluster)
             supervise.write_conf(data, defs, base_path(lay))
             state.save()
             say(f"starting supervisord for {data}")
@@ -66,7 +72,7 @@ def up(args):
         state.save()
         _start_and_wait(server, defs, lay, ports, t0)
         state.save()
-        say(f"all {len(defs)} services healthy after {time.monotonic() - t0:.0f}s "
+        say(f"all {len(defs)} {'nodes' if cluster else 'services'} healthy after {time.monotonic() - t0:.0f}s "
             f"(data {data}, PostgreSQL {version}); point tools at it with: eval \"$(scripts/stack env)\"")
     return 0
 
@@ -140,14 +146,17 @@ def _fail(lay, name, reason):
 
 
 def restart(args):
+    """Restarts one service; in a cluster one node (`restart kafka-2`; `restart kafka` is the node named kafka)."""
     data = data_dir()
     with instance_lock(data):
         state = State.load(data)
         server = supervise.proxy(data)
         if not state or not server:
             raise StackError(f"no running stack in {data}")
-        if args.service not in SERVICES:
-            raise StackError(f"unknown service {args.service!r} (one of: {', '.join(SERVICES)})")
+        known = CLUSTER_SERVICES if state.cluster else SERVICES
+        if args.service not in known:
+            hint = " (a node of `up --cluster`; this stack is a single node)" if args.service in CLUSTER_SERVICES else ""
+            raise StackError(f"unknown service {args.service!r}{hint} (one of: {', '.join(known)})")
         if args.service not in state.services:
             raise StackError(f"the stack in {data} runs only {', '.join(state.services)}")
         lay = layout_from_state(state)
@@ -157,8 +166,8 @@ def restart(args):
             say(f"stopping {args.service} (pid {info[args.service]['pid']})")
             server.stopProcess(args.service, True)
             if server.getProcessInfo(args.service)["exitstatus"] not in (0, 143):
-                cds.discard(data, args.service)
-        defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports), read_pins())
+                cds.discard(data, kind(args.service))
+        defs = [s for s in services.definitions(lay, state.ports, pg_env(state.ports), read_pins(), state.services)
                 if s.name == args.service]
         defs[0].after = ()
         _start_and_wait(server, defs, lay, state.ports, t0)

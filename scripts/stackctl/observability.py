@@ -19,12 +19,15 @@ from .ui import say
 
 CONFIG = ROOT / "observability"
 SCRAPE_CONFIG = CONFIG / "prometheus" / "prometheus.yml"
+CLUSTER_SCRAPE_CONFIG = CONFIG / "prometheus" / "prometheus.cluster.yml"   # every node of `up --cluster`
 FLINK_METRICS = CONFIG / "flink" / "metrics.yaml"   # appended to the Flink processes' config.yaml
 # compose service name in a scrape target -> the name of its port in settings.PORT_VARS
 TARGET_PORTS = {
     "prometheus": "prometheus", "generator": "generator_metrics", "postgres-exporter": "pg_exporter",
     "kafka": "kafka_metrics", "connect": "connect_metrics", "jobmanager": "jobmanager_metrics",
     "taskmanager": "taskmanager_metrics",
+    "kafka-2": "kafka_2_metrics", "kafka-3": "kafka_3_metrics", "connect-2": "connect_2_metrics",
+    "taskmanager-2": "taskmanager_2_metrics",
 }
 # Debian's packages (the versions .env pins for compose's images are bookworm's). Installing them on a
 # host with systemd enables and starts distro services on :9090 and :9187; `up` never uses those and
@@ -34,9 +37,9 @@ POSTGRES_EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 DISTRO_UNITS = ("prometheus.service", "prometheus-postgres-exporter.service")
 
 
-def local_scrape_config(ports, rules_dir=CONFIG / "prometheus"):
-    """The scrape configuration of observability/prometheus/prometheus.yml with local targets."""
-    config = yaml.safe_load(SCRAPE_CONFIG.read_text())
+def local_scrape_config(ports, rules_dir=CONFIG / "prometheus", source=SCRAPE_CONFIG):
+    """The scrape configuration of observability/prometheus/prometheus.yml (or the cluster's) with local targets."""
+    config = yaml.safe_load(source.read_text())
     config["rule_files"] = [str(rules_dir / Path(f).name) for f in config.get("rule_files", [])]
     for job in config["scrape_configs"]:
         for static in job.get("static_configs", []):
@@ -44,18 +47,19 @@ def local_scrape_config(ports, rules_dir=CONFIG / "prometheus"):
             for target in static["targets"]:
                 host = target.rsplit(":", 1)[0]
                 if host not in TARGET_PORTS:
-                    raise StackError(f"{SCRAPE_CONFIG} scrapes {target}, a service the local stack does not know")
+                    raise StackError(f"{source} scrapes {target}, a service the local stack does not know")
                 targets.append(f"127.0.0.1:{ports[TARGET_PORTS[host]]}")
             static["targets"] = targets
     return config
 
 
-def write_prometheus_config(data, ports):
+def write_prometheus_config(data, ports, cluster=False):
     target = data / "prometheus" / "prometheus.yml"
     (data / "prometheus" / "data").mkdir(parents=True, exist_ok=True)
-    header = (f"# Written by scripts/stack up from {SCRAPE_CONFIG} (edit that file, not this one):\n"
+    source = CLUSTER_SCRAPE_CONFIG if cluster else SCRAPE_CONFIG
+    header = (f"# Written by scripts/stack up from {source} (edit that file, not this one):\n"
               "# the same targets with this instance's ports on 127.0.0.1.\n")
-    target.write_text(header + yaml.safe_dump(local_scrape_config(ports), sort_keys=False))
+    target.write_text(header + yaml.safe_dump(local_scrape_config(ports, source=source), sort_keys=False))
     return target
 
 

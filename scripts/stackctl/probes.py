@@ -9,6 +9,8 @@ import requests
 
 from thelook_datagen.ops.rest import Rest, RestError, short_reason
 
+from .settings import kind, port_name
+
 DEBEZIUM_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 PROBE_TIMEOUT = 3.0
 
@@ -33,12 +35,12 @@ def postgres(ports, pg_bin):
     return None if out.returncode == 0 else "not accepting connections"
 
 
-def kafka(ports):
+def kafka(ports, node="kafka"):
     """An ApiVersions request: answered only once the broker has started serving clients."""
     client = b"thelook-stack"
     body = struct.pack(">hhih", 18, 0, 1, len(client)) + client
     try:
-        with socket.create_connection(("127.0.0.1", ports["kafka"]), timeout=3) as sock:
+        with socket.create_connection(("127.0.0.1", ports[port_name(node, "kafka")]), timeout=3) as sock:
             sock.sendall(struct.pack(">i", len(body)) + body)
             head = sock.recv(10)
     except OSError as exc:
@@ -49,9 +51,9 @@ def kafka(ports):
     return None if correlation == 1 and error == 0 else f"ApiVersions error {error}"
 
 
-def connect(ports):
+def connect(ports, node="connect"):
     def check():
-        plugins = _get_json(ports["connect"], "/connector-plugins", "Kafka Connect")
+        plugins = _get_json(ports[port_name(node, "connect")], "/connector-plugins", "Kafka Connect")
         if any(p.get("class") == DEBEZIUM_CLASS for p in plugins):
             return None
         return "Debezium PostgresConnector not among the connector plugins"
@@ -63,10 +65,13 @@ def jobmanager(ports):
                  else "unexpected /overview")
 
 
-def taskmanager(ports):
+def taskmanager(ports, node="taskmanager"):
     def check():
         tms = _get_json(ports["flink"], "/taskmanagers", "Flink JobManager").get("taskmanagers", [])
-        return None if tms else "no TaskManager registered with the JobManager"
+        # each TaskManager registers under its service name (taskmanager.resource-id, services.py)
+        if any(tm.get("id") == node for tm in tms):
+            return None
+        return f"not registered with the JobManager (registered: {', '.join(tm.get('id', '?') for tm in tms) or 'none'})"
     return _http(check)
 
 
@@ -120,6 +125,7 @@ def port_in_use(port):
 def check(name, ports, pg_bin):
     if name == "postgres":
         return postgres(ports, pg_bin)
-    return {"kafka": kafka, "connect": connect, "jobmanager": jobmanager, "taskmanager": taskmanager,
-            "sql-gateway": sql_gateway, "postgres-exporter": postgres_exporter, "prometheus": prometheus,
-            "dashboard": dashboard}[name](ports)
+    if kind(name) in ("kafka", "connect", "taskmanager"):
+        return {"kafka": kafka, "connect": connect, "taskmanager": taskmanager}[kind(name)](ports, name)
+    return {"jobmanager": jobmanager, "sql-gateway": sql_gateway, "postgres-exporter": postgres_exporter,
+            "prometheus": prometheus, "dashboard": dashboard}[name](ports)

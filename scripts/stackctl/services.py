@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import artifacts, cds, observability
-from .settings import DB, ROOT, StackError, pg_max_slot_wal_keep_size
+from .settings import (DB, ROOT, StackError, bootstrap_servers, connect_urls, kind, node_number,
+                       pg_max_slot_wal_keep_size, port_name)
 from .ui import say
 
 # Heaps sized for the test suite on a 2-core, 24 GB machine that may run several stack instances at
@@ -20,6 +21,11 @@ from .ui import say
 # smaller JVM sizes inside a 4 GB budget for laptops; tests/compose/test_compose_v2.py checks that one.
 KAFKA_HEAP = "-Xms256m -Xmx512m"
 CONNECT_HEAP = "-Xms256m -Xmx768m"
+# `up --cluster` runs 3 brokers, 2 workers and 2 TaskManagers: smaller sizes keep it within 8 GB resident
+# (README "Cluster mode"); each broker carries a third of the leaderships, each worker half of the tasks.
+CLUSTER_KAFKA_HEAP = "-Xms192m -Xmx384m"
+CLUSTER_CONNECT_HEAP = "-Xms192m -Xmx640m"
+CLUSTER_TASKMANAGER_MEMORY = "1280m"
 JVM_COMMON = ("-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
               "-XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true")
 # JobManager and SQL gateway move no data: the quick JIT and the serial collector spare the two cores
@@ -215,67 +221,134 @@ def kafka_cluster_id():
             return cid
 
 
-def init_kafka(lay, ports):
-    """server.properties at every `up` (ports may change); storage formatted once with a saved cluster id."""
-    kdir = lay.data / "kafka"
-    (kdir / "data").mkdir(parents=True, exist_ok=True)
-    props = {
-        "process.roles": "broker,controller", "node.id": "1",
-        "controller.quorum.voters": f"1@127.0.0.1:{ports['kafka_controller']}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{ports['kafka']},CONTROLLER://127.0.0.1:{ports['kafka_controller']}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{ports['kafka']}",
+def kafka_dir(lay, node):
+    """`kafka` keeps the single node's folder, so a single-node stack's data stays where it was."""
+    return lay.data / node
+
+
+# A broker of the cluster (README "Cluster mode"). Replication 3 with min.insync.replicas 2: a write
+# acknowledged by all in-sync replicas survives losing any one node, and the cluster still accepts writes
+# with one node down. The timeouts are longer than Kafka's defaults so that a healthy node on a busy 2-core
+# machine (a GC pause, a starved thread) is not fenced from the cluster or the quorum.
+CLUSTER_BROKER = {
+    "default.replication.factor": "3", "min.insync.replicas": "2",
+    "offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2", "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2", "unclean.leader.election.enable": "false",
+    # a node that comes back takes its preferred leaderships back within half a minute
+    "auto.leader.rebalance.enable": "true", "leader.imbalance.check.interval.seconds": "30",
+    "broker.session.timeout.ms": "18000", "broker.heartbeat.interval.ms": "3000",
+    "controller.quorum.fetch.timeout.ms": "6000", "controller.quorum.election.timeout.ms": "3000",
+}
+SINGLE_BROKER = {
+    "offsets.topic.replication.factor": "1", "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1", "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+}
+
+
+def kafka_props(lay, ports, nodes, node):
+    """server.properties of one node of the instance's `nodes` (all combined broker+controller nodes)."""
+    voters = ",".join(f"{node_number(n)}@127.0.0.1:{ports[port_name(n, 'kafka_controller')]}" for n in nodes)
+    client, controller = ports[port_name(node, "kafka")], ports[port_name(node, "kafka_controller")]
+    return {
+        "process.roles": "broker,controller", "node.id": str(node_number(node)),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{client}",
         "controller.listener.names": "CONTROLLER", "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "log.dirs": str(kdir / "data"), "num.partitions": "1",
-        "offsets.topic.replication.factor": "1", "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1", "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1", "group.initial.rebalance.delay.ms": "0",
+        "log.dirs": str(kafka_dir(lay, node) / "data"), "num.partitions": "1",
+        **(CLUSTER_BROKER if len(nodes) > 1 else SINGLE_BROKER),
+        "group.initial.rebalance.delay.ms": "0",
         "num.network.threads": "2", "num.io.threads": "4",
         # a long demo at a high rate must not fill the disk: 72 h or 2 GB per partition, whichever first
         "log.retention.hours": "72", "log.retention.bytes": str(2 << 30), "log.segment.bytes": str(256 << 20),
     }
-    _write_props(kdir / "server.properties", props)
+
+
+def init_kafka(lay, ports, nodes=("kafka",)):
+    """server.properties of every node at every `up` (ports may change); storage formatted once per node, all
+    with the instance's one saved cluster id. Several nodes are combined broker+controller nodes: three
+    voters keep a quorum when one is lost, without three more JVMs for separate controllers."""
+    id_file = lay.data / "kafka" / "cluster.id"
+    id_file.parent.mkdir(parents=True, exist_ok=True)
     _write(lay.data / "conf" / "log4j2.properties", LOG4J2)
-    if (kdir / "data" / "meta.properties").exists():
-        return
-    id_file = kdir / "cluster.id"
-    # storage is not formatted yet, so an id the tool would read as an option can still be replaced
-    if not id_file.exists() or id_file.read_text().startswith("-"):
-        id_file.write_text(kafka_cluster_id() + "\n")
-    say("formatting Kafka's KRaft storage")
-    out = subprocess.run([str(lay.java / "bin" / "java"), "-Xmx256m", f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}",
-                          "-cp", str(lay.jars / "kafka" / "*"), "kafka.tools.StorageTool", "format",
-                          "-t", id_file.read_text().strip(), "-c", str(kdir / "server.properties")],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise StackError(f"formatting Kafka storage failed: {(out.stderr or out.stdout).strip()[-400:]}")
+    for node in nodes:
+        kdir = kafka_dir(lay, node)
+        (kdir / "data").mkdir(parents=True, exist_ok=True)
+        props = kafka_props(lay, ports, nodes, node)
+        _write_props(kdir / "server.properties", props)
+        if (kdir / "data" / "meta.properties").exists():
+            continue
+        # storage is not formatted yet, so an id the tool would read as an option can still be replaced
+        if not id_file.exists() or id_file.read_text().startswith("-"):
+            id_file.write_text(kafka_cluster_id() + "\n")
+        say(f"formatting Kafka's KRaft storage ({node})")
+        out = subprocess.run([str(lay.java / "bin" / "java"), "-Xmx256m", f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}",
+                              "-cp", str(lay.jars / "kafka" / "*"), "kafka.tools.StorageTool", "format",
+                              "-t", id_file.read_text().strip(), "-c", str(kdir / "server.properties")],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise StackError(f"formatting Kafka storage of {node} failed: {(out.stderr or out.stdout).strip()[-400:]}")
 
 
-def init_connect(lay, ports):
-    props = {
-        "bootstrap.servers": f"127.0.0.1:{ports['kafka']}", "group.id": "thelook-connect",
-        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "config.storage.topic": "_connect-configs", "offset.storage.topic": "_connect-offsets",
-        "status.storage.topic": "_connect-status", "config.storage.replication.factor": "1",
-        "offset.storage.replication.factor": "1", "status.storage.replication.factor": "1",
-        "offset.storage.partitions": "5", "offset.flush.interval.ms": "1000",
-        # one worker: after a rejoin (e.g. a broker restart on a busy machine) reassign its
-        # connector at once instead of holding it UNASSIGNED for the default 5 minutes
-        "scheduled.rebalance.max.delay.ms": "0",
-        "listeners": f"http://127.0.0.1:{ports['connect']}", "rest.advertised.host.name": "127.0.0.1",
-        "rest.advertised.port": str(ports["connect"]),
-        "plugin.path": str(lay.jars / "connect-plugins"),
-        # every plugin here ships ServiceLoader manifests: skip the slow reflective scan
-        "plugin.discovery": "service_load",
-        "config.providers": "env,file",
-        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
-    }
-    _write_props(lay.data / "connect" / "connect.properties", props)
+def check_kafka_mode(data, cluster):
+    """A broker formatted for one node cannot join a three-node quorum (nor the reverse): say so before starting."""
+    single = (data / "kafka" / "data" / "meta.properties").exists()
+    nodes = (data / "kafka-2" / "data" / "meta.properties").exists()
+    if single and cluster and not nodes:
+        raise StackError(f"the data in {data} is a single-node stack's; a cluster needs its own",
+                         fix="use another THELOOK_STACK_DIR for the cluster, or `scripts/stack down --wipe` first")
+    if nodes and not cluster:
+        raise StackError(f"the data in {data} is a cluster's (scripts/stack up --cluster)",
+                         fix="run `scripts/stack up --cluster`, use another THELOOK_STACK_DIR, or "
+                             "`scripts/stack down --wipe` first")
 
 
-def init_flink(lay, ports):
+def connect_conf(lay, worker):
+    return lay.data / worker / "connect.properties"
+
+
+def init_connect(lay, ports, workers=("connect",), brokers=("kafka",)):
+    """One properties file per worker; several workers share the group (and so the connectors and tasks)."""
+    cluster = len(brokers) > 1
+    rf = "3" if cluster else "1"
+    for worker in workers:
+        port = ports[port_name(worker, "connect")]
+        props = {
+            "bootstrap.servers": ",".join(f"127.0.0.1:{ports[port_name(b, 'kafka')]}" for b in brokers),
+            "group.id": "thelook-connect",
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "config.storage.topic": "_connect-configs", "offset.storage.topic": "_connect-offsets",
+            "status.storage.topic": "_connect-status", "config.storage.replication.factor": rf,
+            "offset.storage.replication.factor": rf, "status.storage.replication.factor": rf,
+            "offset.storage.partitions": "5", "offset.flush.interval.ms": "1000",
+            # one worker: after a rejoin (e.g. a broker restart on a busy machine) reassign its connector at
+            # once instead of holding it UNASSIGNED for the default 5 minutes. Two workers: a worker that left
+            # gets 10 s to come back before its tasks move to the other one.
+            "scheduled.rebalance.max.delay.ms": "10000" if len(workers) > 1 else "0",
+            "listeners": f"http://127.0.0.1:{port}", "rest.advertised.host.name": "127.0.0.1",
+            "rest.advertised.port": str(port),
+            "plugin.path": str(lay.jars / "connect-plugins"),
+            # every plugin here ships ServiceLoader manifests: skip the slow reflective scan
+            "plugin.discovery": "service_load",
+            "config.providers": "env,file",
+            "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+        }
+        if cluster:
+            props.update({
+                # every record on all in-sync replicas, written once even when a send is retried
+                "producer.acks": "all", "producer.enable.idempotence": "true",
+                # a worker of a busy machine is not dropped from the group for a late heartbeat
+                "session.timeout.ms": "20000", "heartbeat.interval.ms": "3000",
+            })
+        _write_props(connect_conf(lay, worker), props)
+
+
+def init_flink(lay, ports, cluster=False):
     conf = lay.data / "flink" / "conf"
     for sub in ("tmp", "web", "checkpoints"):
         (lay.data / "flink" / sub).mkdir(parents=True, exist_ok=True)
@@ -291,7 +364,9 @@ def init_flink(lay, ports):
         "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
         "jobmanager.execution.failover-strategy": "region",
         "taskmanager.bind-host": "127.0.0.1", "taskmanager.host": "127.0.0.1",
-        "taskmanager.numberOfTaskSlots": 8, "taskmanager.memory.process.size": "1600m",
+        # in a cluster each TaskManager alone has the slots for every job: one may be lost
+        "taskmanager.numberOfTaskSlots": 8,
+        "taskmanager.memory.process.size": CLUSTER_TASKMANAGER_MEMORY if cluster else "1600m",
         "taskmanager.memory.managed.fraction": 0.2, "parallelism.default": 1,
         "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": ports["flink"],
         "sql-gateway.endpoint.rest.address": "127.0.0.1",
@@ -305,6 +380,9 @@ def init_flink(lay, ports):
         # bind-address setting: it listens on every interface of the machine.
         "metrics.reporter.prom.port": ports["jobmanager_metrics"],
     }
+    if cluster:
+        # the jobs' slots spread over both TaskManagers, so that losing either one shows a recovery
+        settings["cluster.evenly-spread-out-slots"] = "true"
     text = "".join(f"{k}: {_yaml_scalar(v)}\n" for k, v in settings.items())
     _write(conf / "config.yaml", text + "\n" + observability.FLINK_METRICS.read_text())
     _write(conf / "log4j-console.properties", FLINK_LOG4J)
@@ -336,18 +414,22 @@ def _write_props(path, props):
     _write(path, "".join(f"{k}={v}\n" for k, v in props.items()))
 
 
-def definitions(lay, ports, pg_env, pins):
-    """The supervised programs, in start order (`pins`: the .env pins)."""
+def definitions(lay, ports, pg_env, pins, nodes):
+    """The supervised programs, in start order (`pins`: the .env pins; `nodes`: the instance's services, e.g.
+    settings.CLUSTER_SERVICES)."""
+    cluster = "kafka-2" in nodes
     java = str(lay.java / "bin" / "java")
     log4j = f"-Dlog4j2.configurationFile={lay.data / 'conf' / 'log4j2.properties'}"
     classpath = str(lay.jars / "kafka" / "*")
 
     def kafka_jvm(heap, name, metrics_port):
-        # the class archive is keyed by the agent jar (not its port): the agent's classes are in it
-        agent = observability.jmx_agent_flag(lay.jars, pins, name, metrics_port)
+        # the class archive is keyed by the agent jar (not its port): the agent's classes are in it. The nodes
+        # of a cluster share their kind's archive (the first node to stop writes it).
+        agent = observability.jmx_agent_flag(lay.jars, pins, kind(name), metrics_port)
         archive_key = [*JVM_COMMON.split(), agent.split("=", 1)[0]]
-        return [java, *heap.split(), *JVM_COMMON.split(), *cds.jvm_flags(lay, name, archive_key, java_agent=True), agent,
-                log4j, "-cp", classpath]
+        archive = cds.jvm_flags(lay, kind(name), archive_key, java_agent=True) if node_number(name) == 1 else \
+            cds.jvm_flags(lay, kind(name), archive_key, java_agent=True, record=False)
+        return [java, *heap.split(), *JVM_COMMON.split(), *archive, agent, log4j, "-cp", classpath]
     flink_env = {"JAVA_HOME": str(lay.java), "FLINK_CONF_DIR": str(lay.data / "flink" / "conf"),
                  "FLINK_LOG_DIR": str(lay.logs / "flink"), "FLINK_PID_DIR": str(lay.run),
                  "FLINK_IDENT_STRING": "thelook"}
@@ -361,20 +443,34 @@ def definitions(lay, ports, pg_env, pins):
     postgres = [str(lay.pg_bin / "postgres"), "-D", str(lay.pgdata)]
     for key, value in pg_settings.items():
         postgres += ["-c", f"{key}={value}"]
-    return [
+    brokers = [n for n in nodes if kind(n) == "kafka"]
+
+    def broker(name):
+        return Service(name, [*kafka_jvm(CLUSTER_KAFKA_HEAP if cluster else KAFKA_HEAP, name,
+                                         ports[port_name(name, "kafka_metrics")]),
+                              "kafka.Kafka", str(kafka_dir(lay, name) / "server.properties")], timeout=180)
+
+    def taskmanager(name):
+        # the resource id names the TaskManager in Flink's REST API (and so in `status`)
+        return Service(name, [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground",
+                              "-D", f"metrics.reporter.prom.port={ports[port_name(name, 'taskmanager_metrics')]}",
+                              "-D", f"taskmanager.resource-id={name}"], env=flink_env)
+
+    def worker(name):
+        # a worker starts once every broker answers: its group and internal topics need the full cluster
+        return Service(name, [*kafka_jvm(CLUSTER_CONNECT_HEAP if cluster else CONNECT_HEAP, name,
+                                         ports[port_name(name, "connect_metrics")]),
+                              "org.apache.kafka.connect.cli.ConnectDistributed", str(connect_conf(lay, name))],
+                       env=pg_env, after=tuple(brokers))
+    defined = [
         # SIGINT is PostgreSQL's fast shutdown: it does not wait for Debezium's connections to end
         Service("postgres", postgres, user="postgres" if _postgres_owner() else "", stopsignal="INT",
                 timeout=60),
-        Service("kafka", [*kafka_jvm(KAFKA_HEAP, "kafka", ports["kafka_metrics"]),
-                          "kafka.Kafka", str(lay.data / "kafka" / "server.properties")], timeout=180),
+        *(broker(n) for n in brokers),
         Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground",
                                "-D", f"metrics.reporter.prom.port={ports['jobmanager_metrics']}"], env=flink_env),
-        Service("taskmanager", [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground",
-                                "-D", f"metrics.reporter.prom.port={ports['taskmanager_metrics']}"], env=flink_env),
-        Service("connect", [*kafka_jvm(CONNECT_HEAP, "connect", ports["connect_metrics"]),
-                            "org.apache.kafka.connect.cli.ConnectDistributed",
-                            str(lay.data / "connect" / "connect.properties")],
-                env=pg_env, after=("kafka",)),
+        *(taskmanager(n) for n in nodes if kind(n) == "taskmanager"),
+        *(worker(n) for n in nodes if kind(n) == "connect"),
         Service("sql-gateway", [str(lay.flink / "bin" / "sql-gateway.sh"), "start-foreground"],
                 env=flink_env, after=("jobmanager",)),
         Service("postgres-exporter", observability.postgres_exporter_command(ports),
@@ -384,17 +480,18 @@ def definitions(lay, ports, pg_env, pins):
         # scripts/bootstrap installed it). It copes with any source being down, so it waits for none. Its
         # controls are on: it listens on 127.0.0.1 only, and only loopback clients may act; the restart
         # controls call this launcher, for this instance (THELOOK_STACK_DIR).
-        Service("dashboard", [sys.executable, "-m", "thelook_dashboard"], env=dashboard_env(lay, ports, pg_env),
-                timeout=60),
+        Service("dashboard", [sys.executable, "-m", "thelook_dashboard"],
+                env=dashboard_env(lay, ports, pg_env, nodes), timeout=60),
     ]
+    return [svc for svc in defined if svc.name in nodes]
 
 
-def dashboard_env(lay, ports, pg_env):
+def dashboard_env(lay, ports, pg_env, nodes):
     """The dashboard's settings as its environment variables (the names every tool of the project reads)."""
     env = {
         **pg_env, "PGHOST": "127.0.0.1", "PGPORT": str(ports["pg"]),
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports['kafka']}",
-        "CONNECT_URL": f"http://127.0.0.1:{ports['connect']}", "FLINK_URL": f"http://127.0.0.1:{ports['flink']}",
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers(ports, nodes),
+        "CONNECT_URL": connect_urls(ports, nodes), "FLINK_URL": f"http://127.0.0.1:{ports['flink']}",
         "FLINK_SQL_GATEWAY_URL": f"http://127.0.0.1:{ports['sql_gateway']}",
         "PROMETHEUS_URL": f"http://127.0.0.1:{ports['prometheus']}",
         "GENERATOR_URL": f"http://127.0.0.1:{ports['generator_metrics']}",

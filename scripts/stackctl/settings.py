@@ -12,6 +12,36 @@ TOOL = "stack"   # the name in error lines (`stack: error: ...`) and progress li
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("postgres", "kafka", "connect", "jobmanager", "taskmanager", "sql-gateway", "postgres-exporter",
             "prometheus", "dashboard")
+# `up --cluster` (README "Cluster mode"): three combined KRaft nodes, two Connect workers in one group, two
+# TaskManagers. The first node of each kind keeps the single node's name (and ports), so that tools, alert
+# rules and `instance` labels naming `kafka`, `connect` or `taskmanager` keep working; compose.cluster.yaml
+# uses the same names.
+CLUSTER_NODES = {"kafka": ("kafka", "kafka-2", "kafka-3"), "connect": ("connect", "connect-2"),
+                 "taskmanager": ("taskmanager", "taskmanager-2")}
+CLUSTER_SERVICES = tuple(node for svc in SERVICES for node in CLUSTER_NODES.get(svc, (svc,)))
+
+
+def kind(service):
+    """The kind of a node: `kafka-2` -> `kafka` (probes, heaps and class archives are per kind)."""
+    for name, nodes in CLUSTER_NODES.items():
+        if service in nodes:
+            return name
+    return service
+
+
+def node_number(service):
+    """1 for `kafka`, 2 for `kafka-2`: the node id of a broker, the suffix of a node's files."""
+    base, _, number = service.rpartition("-")
+    return int(number) if base in CLUSTER_NODES and number.isdigit() else 1
+
+
+def port_name(service, port):
+    """The PORT_VARS name of a node's port: ("kafka-2", "kafka_metrics") -> "kafka_2_metrics"."""
+    n = node_number(service)
+    if n == 1:
+        return port
+    head, _, tail = port.partition("_")
+    return f"{head}_{n}_{tail}" if tail else f"{head}_{n}"
 
 # name of the port -> (environment variable, default)
 PORT_VARS = {
@@ -34,6 +64,13 @@ PORT_VARS = {
     "generator_metrics": ("THELOOK_METRICS_PORT", 9464),
     # the live web page (dashboard/; thelook-dashboard --port reads the same variable)
     "dashboard": ("THELOOK_DASHBOARD_PORT", 8088),
+    # the extra nodes of `up --cluster` (read in both modes, so that a cluster's ports never collide)
+    "kafka_2": ("THELOOK_KAFKA_2_PORT", 9094), "kafka_2_controller": ("THELOOK_KAFKA_2_CONTROLLER_PORT", 9095),
+    "kafka_2_metrics": ("THELOOK_KAFKA_2_METRICS_PORT", 9406),
+    "kafka_3": ("THELOOK_KAFKA_3_PORT", 9096), "kafka_3_controller": ("THELOOK_KAFKA_3_CONTROLLER_PORT", 9097),
+    "kafka_3_metrics": ("THELOOK_KAFKA_3_METRICS_PORT", 9407),
+    "connect_2": ("THELOOK_CONNECT_2_PORT", 8085), "connect_2_metrics": ("THELOOK_CONNECT_2_METRICS_PORT", 9408),
+    "taskmanager_2_metrics": ("THELOOK_TASKMANAGER_2_METRICS_PORT", 9251),
 }
 # the ports each service listens on (for the free-port check and `status`)
 SERVICE_PORTS = {
@@ -42,6 +79,9 @@ SERVICE_PORTS = {
     "taskmanager": ("taskmanager_metrics",), "sql-gateway": ("sql_gateway",),
     "postgres-exporter": ("pg_exporter",), "prometheus": ("prometheus",), "dashboard": ("dashboard",),
 }
+for _kind, _nodes in CLUSTER_NODES.items():
+    for _node in _nodes[1:]:
+        SERVICE_PORTS[_node] = tuple(port_name(_node, p) for p in SERVICE_PORTS[_kind])
 DB = {"user": "thelook", "password": "thelook", "database": "thelook"}
 
 
@@ -128,6 +168,7 @@ class State:
     ports: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
     services: tuple = SERVICES   # `up --only postgres`: this instance runs only these
+    cluster: bool = False        # `up --cluster`: the nodes of CLUSTER_SERVICES
 
     @property
     def file(self):
@@ -139,12 +180,14 @@ class State:
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
-        return cls(directory, raw.get("ports", {}), raw.get("paths", {}), tuple(raw.get("services", SERVICES)))
+        return cls(directory, raw.get("ports", {}), raw.get("paths", {}), tuple(raw.get("services", SERVICES)),
+                   bool(raw.get("cluster", False)))
 
     def save(self):
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"ports": self.ports, "paths": self.paths, "services": list(self.services)},
+        tmp.write_text(json.dumps({"ports": self.ports, "paths": self.paths, "services": list(self.services),
+                                   "cluster": self.cluster},
                                   indent=2) + "\n")
         tmp.replace(self.file)
 
@@ -156,8 +199,8 @@ class State:
             return pg
         return {
             **pg,
-            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p['kafka']}",
-            "CONNECT_URL": f"http://127.0.0.1:{p['connect']}",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers(p, self.services),
+            "CONNECT_URL": connect_urls(p, self.services),
             "FLINK_URL": f"http://127.0.0.1:{p['flink']}",
             "FLINK_SQL_GATEWAY_URL": f"http://127.0.0.1:{p['sql_gateway']}",
             "PROMETHEUS_URL": f"http://127.0.0.1:{p['prometheus']}",
@@ -165,6 +208,16 @@ class State:
             "GENERATOR_URL": f"http://127.0.0.1:{p['generator_metrics']}",
             "DASHBOARD_URL": f"http://127.0.0.1:{p['dashboard']}/",
         }
+
+
+def bootstrap_servers(ports, services):
+    """Every broker of the instance (a client that finds one down tries the next)."""
+    return ",".join(f"127.0.0.1:{ports[port_name(n, 'kafka')]}" for n in services if kind(n) == "kafka")
+
+
+def connect_urls(ports, services):
+    """Every Connect worker's REST URL, comma-separated (the project's tools try each in turn)."""
+    return ",".join(f"http://127.0.0.1:{ports[port_name(n, 'connect')]}" for n in services if kind(n) == "connect")
 
 
 def which(name):

@@ -111,7 +111,7 @@ class Pipeline:
         worker waits scheduled.rebalance.max.delay.ms before giving the connector back)."""
         import requests
         try:
-            return requests.get(f"{self.stack_env['CONNECT_URL']}/connectors/{self.name}/status", timeout=10).text
+            return requests.get(f"{self.stack_env['CONNECT_URL'].split(',')[0]}/connectors/{self.name}/status", timeout=10).text
         except requests.RequestException as err:
             return f"Connect unreachable: {err}"
 

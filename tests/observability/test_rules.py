@@ -146,3 +146,19 @@ def test_local_scrape_config_passes_promtool_check(promtool, tmp_path, monkeypat
     config = observability.local_scrape_config(ports)
     assert config["rule_files"] == [str(RULES_FILE)]
     _check_config(promtool, config, tmp_path)
+
+
+def test_local_cluster_scrape_config_scrapes_every_node(promtool, tmp_path, monkeypatch):
+    """`up --cluster`: observability/prometheus/prometheus.cluster.yml with every node's own port, labelled by node."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    for name in [m for m in sys.modules if m == "stackctl" or m.startswith("stackctl.")]:
+        monkeypatch.delitem(sys.modules, name)
+    from stackctl import observability, settings
+    ports = {name: default for name, (_, default) in settings.PORT_VARS.items()}
+    config = observability.local_scrape_config(ports, source=observability.CLUSTER_SCRAPE_CONFIG)
+    scraped = {static["labels"]["instance"]: static["targets"] for job in config["scrape_configs"]
+               for static in job["static_configs"]}
+    for node in ("kafka", "kafka-2", "kafka-3", "connect", "connect-2", "taskmanager", "taskmanager-2"):
+        metrics_port = settings.port_name(node, settings.kind(node) + "_metrics")
+        assert scraped[node] == [f"127.0.0.1:{ports[metrics_port]}"], node
+    _check_config(promtool, config, tmp_path)

@@ -7,6 +7,10 @@ Flink SQL gateway, and for the local stack's health probes.
 
 Every failure is a `RestError` (a `UserError`): `status` is None when nothing answered (refused,
 timed out, no such host), else the HTTP status with the decoded `body`.
+
+`url` may list several servers of one service, comma-separated (the Kafka Connect workers of a cluster:
+any worker answers for the group): a request goes to the one that answered last and moves on to the next
+when it gets no answer.
 """
 import re
 import time
@@ -63,7 +67,7 @@ class Rest:
     it does not answer (may name settings as {opt:NAME})."""
 
     def __init__(self, url, service, *, fix=None, timeout=DEFAULT_TIMEOUT, session=None):
-        self.url = url.rstrip("/")
+        self.urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()] or [url.rstrip("/")]
         self.service = service
         self.fix = fix
         self.timeout = timeout
@@ -73,14 +77,23 @@ class Rest:
         """One request; returns Reply(status, body) whatever the status. Raises RestError when
         nothing answers."""
         timeout = self.timeout if timeout is None else timeout
-        try:
-            resp = self.http.request(method, self.url + path, json=body, timeout=timeout,
-                                     headers={"Accept": "application/json"})
-        except requests.RequestException as exc:
-            reason = short_reason(exc, timeout)
-            raise RestError(f"{self.service} is not reachable at {self.url}: {reason}", self.fix,
-                            reason=reason) from None
-        return Reply(resp.status_code, _decode(resp))
+        reasons = []
+        for _ in range(len(self.urls)):
+            try:
+                resp = self.http.request(method, self.url + path, json=body, timeout=timeout,
+                                         headers={"Accept": "application/json"})
+                return Reply(resp.status_code, _decode(resp))
+            except requests.RequestException as exc:
+                reasons.append(short_reason(exc, timeout))
+                self.urls.append(self.urls.pop(0))   # the next server first from now on
+        where = self.url if len(self.urls) == 1 else f"any of {', '.join(self.urls)}"
+        raise RestError(f"{self.service} is not reachable at {where}: {reasons[-1]}", self.fix,
+                        reason=reasons[-1])
+
+    @property
+    def url(self):
+        """The server requests go to now (the first of `urls`)."""
+        return self.urls[0]
 
     def call(self, method, path, body=None, *, timeout=None):
         """One request that must succeed; returns the decoded body. Raises RestError on no answer

@@ -16,7 +16,7 @@ class ScenarioError(UserError):
     exit_status = EXIT_CANNOT_RUN
 
 
-# (name, one line): the seven scenarios of issue 13, in its order
+# (name, one line): the seven scenarios of issue 13, in its order, then the cluster's
 CATALOGUE = (
     ("schema-change", "ADD COLUMN (with and without a DEFAULT), a wider type and DROP COLUMN on users while the "
      "generator writes; Debezium, Flink and verify follow the new shape"),
@@ -32,6 +32,9 @@ CATALOGUE = (
      "reported per column by verify; FULL avoids it"),
     ("restart-storm", "Connect, Kafka, PostgreSQL and the Flink TaskManager restarted one after another under "
      "load, pauses from the seed; verify OK and the Flink results equal"),
+    # issue 14: needs the cluster mode (scripts/stack up --cluster)
+    ("node-failure", "one node of a cluster (a broker, a Connect worker or a TaskManager) killed with SIGKILL "
+     "under load: recovery without an operator, duplicates, peak latency; the node back; verify OK"),
 )
 NAMES = tuple(name for name, _ in CATALOGUE)
 

@@ -323,7 +323,11 @@ class ChangeTail:
         self.positions = dict(self.start)     # next offset to read per partition (kept by the thread)
         self.parts = parts
         self.consumer.assign(parts)
-        self.events = []            # (source_ts_ms, kafka_ts_ms)
+        self.events = []            # (source_ts_ms, kafka_ts_ms) of each change's first delivery
+        # a change delivered again (at-least-once: a task resumed from an older offset) is counted, not kept:
+        # a change is its topic, its LSN (source.lsn, unique per change in the WAL) and its record key
+        self.seen = set()
+        self.duplicates = 0
         self.lock = threading.Lock()
         self.records = 0
         self._stop = threading.Event()
@@ -339,6 +343,7 @@ class ChangeTail:
                 continue
             found = []
             read = {}
+            repeated = 0
             for m in batch:
                 if m.error():
                     continue
@@ -353,8 +358,14 @@ class ChangeTail:
                 event = event.get("payload", event) if isinstance(event, dict) else {}
                 source = event.get("source") or {}
                 if event.get("op") in ("c", "u", "d") and source.get("ts_ms") is not None and ts_type:
+                    identity = (m.topic(), source.get("lsn"), m.key())
+                    if identity in self.seen:
+                        repeated += 1
+                        continue
+                    self.seen.add(identity)
                     found.append((int(source["ts_ms"]), int(ts)))
             with self.lock:
+                self.duplicates += repeated
                 self.records += len(batch)
                 self.events.extend(found)
                 self.positions.update(read)
@@ -371,11 +382,19 @@ class ChangeTail:
 
     def read_up_to_now(self, timeout=30.0):
         """Waits until the consumer has read up to the topics' end offsets of this moment."""
+        from confluent_kafka import KafkaException
         ends = {}
-        for tp in self.parts:
-            _, high = self.probe.get_watermark_offsets(tp, timeout=10, cached=False)
-            ends[(tp.topic, tp.partition)] = high
         deadline = time.monotonic() + timeout
+        for tp in self.parts:
+            while (tp.topic, tp.partition) not in ends:
+                try:
+                    _, high = self.probe.get_watermark_offsets(tp, timeout=10, cached=False)
+                    ends[(tp.topic, tp.partition)] = high
+                except KafkaException:
+                    # a partition whose leader just moved (a broker lost): asked again once the client knows
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
         while time.monotonic() < deadline:
             # (the positions the tailing thread keeps: asking its consumer from here waits behind its fetches)
             with self.lock:
