@@ -148,6 +148,8 @@ class Poller:
             result = body["data"]["result"]
             if key == "pg_ops":
                 values[key] = {s["metric"].get("op"): _number(s["value"][1]) for s in result} or None
+            elif key == "nodes":
+                values[key] = {s["metric"].get("instance"): _number(s["value"][1]) for s in result} or None
             else:
                 values[key] = _number(result[0]["value"][1]) if result else None
         r = _get(self.http, f"{base}/api/v1/alerts")

@@ -42,7 +42,12 @@ QUERIES = {
                  f'numRecordsIn{{operator_name=~"Source:.*",job_name=~"{{flink_jobs}}"}}[{RATE}]) > 0))',
     "flink_restarts": 'sum(flink_jobmanager_job_numRestarts{job_name=~"{flink_jobs}"})',
     "results_in": f'sum(rate(kafka_server_topic_messages_in_total{{topic=~"{{result_topics}}"}}[{RATE}]))',
+    # every scraped node of the JVM stages, by its `instance` label (several per kind in cluster mode)
+    "nodes": 'up{job=~"kafka|connect|flink"}',
 }
+# the stage a node's figures belong to, and what its kind is called on the page (cluster mode: kafka-2 ...)
+NODE_KINDS = (("kafka", "kafka", "brokers"), ("debezium", "connect", "Connect workers"),
+              ("flink", "taskmanager", "TaskManagers"))
 
 STAGES = (
     ("generator", "Generator"),
@@ -94,11 +99,28 @@ def queries(prefix, schema, connector="thelook-postgres", slot=None):
     return out
 
 
+def node_kind(instance):
+    """kafka-2 -> kafka: the nodes of a cluster carry their kind's name with a number."""
+    base, _, number = (instance or "").rpartition("-")
+    return base if base and number.isdigit() else instance
+
+
 def stage_of(alert):
     name = alert.get("labels", {}).get("alertname")
     if name in ALERT_STAGE:
         return ALERT_STAGE[name]
-    return INSTANCE_STAGE.get(alert.get("labels", {}).get("instance"))
+    return INSTANCE_STAGE.get(node_kind(alert.get("labels", {}).get("instance")))
+
+
+def nodes_line(nodes, kind, noun):
+    """'3/3 brokers up' (cluster mode: more than one node of the kind scraped), with the names of those down;
+    (line, any down) or (None, False) for a single node."""
+    mine = {i: up for i, up in (nodes or {}).items() if node_kind(i) == kind}
+    if len(mine) < 2:
+        return None, False
+    down = sorted(i for i, up in mine.items() if up != 1)
+    return f"{len(mine) - len(down)}/{len(mine)} {noun} up" + (f" ({', '.join(down)} down)" if down else ""), \
+        bool(down)
 
 
 def _alert_entry(a):
@@ -187,6 +209,12 @@ def build(values, alerts, connector, flink_jobs, analytics, now, prometheus_ok, 
         restarts = v.get("flink_restarts")
         if restarts:
             detail["flink"] += f", {restarts:g} restarts"
+    for sid, kind, noun in NODE_KINDS:
+        line, down = nodes_line(v.get("nodes"), kind, noun)
+        if line:
+            detail[sid] = f"{detail[sid]}; {line}" if detail[sid] else line
+            if down and own[sid] is None:
+                own[sid] = "amber"
     newest = max((p.get("updated") or 0 for p in (analytics or {}).values()), default=0)
     if newest:
         age = max(0.0, now - newest)

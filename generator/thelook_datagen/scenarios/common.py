@@ -299,6 +299,9 @@ class ChangeTail:
         conf = {"bootstrap.servers": settings.bootstrap_servers, "group.id": f"thelook-scenario-{os.getpid()}",
                 "enable.auto.commit": False, "enable.partition.eof": False, "fetch.wait.max.ms": 100,
                 "socket.connection.setup.timeout.ms": 10000, "logger": quiet_logger(),
+                # a cluster's broker killed: the client learns its partitions' new leaders from a metadata
+                # refresh, which it otherwise makes every 5 minutes (it keeps calling the dead leader meanwhile)
+                "topic.metadata.refresh.interval.ms": 2000,
                 **(settings.kafka_config or {})}
         self.consumer = Consumer(conf)
         # the end offsets are asked for with a consumer of their own: a call on the tailing one waits behind
@@ -391,10 +394,14 @@ class ChangeTail:
                     _, high = self.probe.get_watermark_offsets(tp, timeout=10, cached=False)
                     ends[(tp.topic, tp.partition)] = high
                 except KafkaException:
-                    # a partition whose leader just moved (a broker lost): asked again once the client knows
+                    # a partition whose leader just moved (a broker lost): the client keeps asking the old
+                    # leader until its metadata is refreshed, which a metadata request of the topic does
                     if time.monotonic() > deadline:
                         raise
-                    time.sleep(0.5)
+                    try:
+                        self.probe.list_topics(tp.topic, timeout=5)
+                    except KafkaException:
+                        time.sleep(0.5)
         while time.monotonic() < deadline:
             # (the positions the tailing thread keeps: asking its consumer from here waits behind its fetches)
             with self.lock:
