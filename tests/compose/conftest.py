@@ -1,5 +1,5 @@
-"""Fixtures for the static checks of compose.yaml (no Docker engine, no stack; the Go tools are built
-once from the Go module proxy into a cache folder, see gotools.py)."""
+"""Fixtures for the static checks of compose.yaml and of its cluster overlay compose.cluster.yaml (no Docker
+engine, no stack; the Go tools are built once from the Go module proxy into a cache folder, see gotools.py)."""
 import functools
 import importlib.util
 import json
@@ -16,6 +16,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
+# the cluster mode's overlay: `docker compose -f compose.yaml -f compose.cluster.yaml`
+CLUSTER_FILE = ROOT / "compose.cluster.yaml"
+CLUSTER_FILES = (COMPOSE_FILE, CLUSTER_FILE)
 ENV_FILE = ROOT / ".env"
 VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])[^}]*)?\}")
 
@@ -45,10 +48,80 @@ def offline_prefix():
     return ()
 
 
+class ComposeTag:
+    """A value under one of Compose's merge tags (`!override`, `!reset`), kept with its tag so that a file
+    read with ComposeLoader is written back by ComposeDumper as it was."""
+
+    def __init__(self, tag, value):
+        self.tag, self.value = tag, value
+
+    def __repr__(self):
+        return f"{self.tag} {self.value!r}"
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader plus Compose's merge tags (plain YAML loaders refuse them)."""
+
+
+class ComposeDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data):
+        return True   # values shared through merge keys are written out in full, not as &id001 anchors
+
+
+def _construct_tagged(loader, node):
+    if isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    return ComposeTag(node.tag, value)
+
+
+def _represent_tagged(dumper, data):
+    if isinstance(data.value, list):
+        return dumper.represent_sequence(data.tag, data.value)
+    if isinstance(data.value, dict):
+        return dumper.represent_mapping(data.tag, data.value)
+    return dumper.represent_scalar(data.tag, str(data.value))
+
+
+for _tag in ("!override", "!reset"):
+    ComposeLoader.add_constructor(_tag, _construct_tagged)
+ComposeDumper.add_representer(ComposeTag, _represent_tagged)
+
+
+def load_compose_yaml(text):
+    """A compose file's data, merge tags kept as ComposeTag."""
+    return yaml.load(text, Loader=ComposeLoader)
+
+
+def dump_compose_yaml(data):
+    return yaml.dump(data, Dumper=ComposeDumper, sort_keys=False)
+
+
+def untagged(data):
+    """The data with each ComposeTag replaced by its value (what a plain YAML tool should see)."""
+    if isinstance(data, ComposeTag):
+        return untagged(data.value)
+    if isinstance(data, dict):
+        return {k: untagged(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [untagged(v) for v in data]
+    return data
+
+
 @pytest.fixture(scope="session")
 def compose():
     """compose.yaml as written (no interpolation)."""
     return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="session")
+def cluster_compose():
+    """compose.cluster.yaml as written (no interpolation; YAML anchors and merge keys resolved, Compose's
+    merge tags kept as ComposeTag)."""
+    return load_compose_yaml(CLUSTER_FILE.read_text())
 
 
 @pytest.fixture(scope="session")
@@ -149,11 +222,16 @@ PROFILES = ("observability",)
 
 
 def load_model(binary, compose_file=None, env_file=None, name="thelook", env=None, profiles=PROFILES):
-    """compose.yaml (or `compose_file`) as Docker Compose v2 resolves it, with the repository as the
-    project directory (relative paths resolve as for the real file) and only `env_file` (default .env)
-    plus `env` for interpolation; the services of `profiles` included."""
-    cmd = [str(binary), "-project-directory", str(ROOT), "-f", str(compose_file or COMPOSE_FILE),
-           "-env-file", str(env_file or ENV_FILE)]
+    """compose.yaml (or `compose_file`: one path, or a list of them merged in order like `docker compose -f a
+    -f b`) as Docker Compose v2 resolves it, with the repository as the project directory (relative paths
+    resolve as for the real file) and only `env_file` (default .env) plus `env` for interpolation; the
+    services of `profiles` included."""
+    files = compose_file or COMPOSE_FILE
+    files = list(files) if isinstance(files, (list, tuple)) else [files]
+    cmd = [str(binary), "-project-directory", str(ROOT)]
+    for path in files:
+        cmd += ["-f", str(path)]
+    cmd += ["-env-file", str(env_file or ENV_FILE)]
     for profile in profiles:
         cmd += ["-profile", profile]
     if name:
@@ -175,12 +253,34 @@ def project_copy(tmp_path, mutate=None, env_text=None):
     return compose_file, env_file
 
 
+def cluster_copy(tmp_path, mutate=None, env_text=None):
+    """compose.yaml, compose.cluster.yaml and .env copied to tmp_path (the overlay's data changed by `mutate`,
+    the .env text replaced by `env_text`); returns ([compose file, overlay], env file) for load_model. The
+    overlay keeps its merge tags (!override); its `extends` reads the copy of compose.yaml next to it."""
+    base, env_file = project_copy(tmp_path, env_text=env_text)
+    data = load_compose_yaml(CLUSTER_FILE.read_text())
+    if mutate:
+        mutate(data)
+    overlay = tmp_path / CLUSTER_FILE.name
+    overlay.write_text(dump_compose_yaml(data))
+    return [base, overlay], env_file
+
+
 @pytest.fixture(scope="session")
 def resolved(composemodel):
     """compose.yaml as Docker Compose v2 resolves it (compose-go): .env interpolated, schema-validated,
     paths absolute, syntax normalised (ports and volumes in their long form)."""
     load = load_model(composemodel)
     assert load.returncode == 0, f"compose-go rejected compose.yaml: {load.error}"
+    return load.model
+
+
+@pytest.fixture(scope="session")
+def cluster_resolved(composemodel):
+    """compose.yaml merged with compose.cluster.yaml as Docker Compose v2 resolves them (`docker compose -f
+    compose.yaml -f compose.cluster.yaml config`): extends applied, .env interpolated, schema-validated."""
+    load = load_model(composemodel, CLUSTER_FILES)
+    assert load.returncode == 0, f"compose-go rejected compose.yaml + compose.cluster.yaml: {load.error}"
     return load.model
 
 

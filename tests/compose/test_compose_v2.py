@@ -399,6 +399,10 @@ def test_maven_image_rule_catches(composemodel, tools, tmp_path, env_pins, tag):
 # measured for 185,000 rows; about 60 MiB at rest). A new service stays inside it or raises it with measured
 # figures.
 MEMORY_BUDGET_MIB = 4864
+# The cluster mode (compose.yaml + compose.cluster.yaml, README "Memory"): the same services plus kafka-2 and
+# kafka-3 (640 MiB each), connect-2 (768) and taskmanager-2 (1216), each with its first node's limit, and
+# Prometheus at 192 MiB for its four more targets: 8192 MiB with the dashboard, an 8 GB Docker VM.
+CLUSTER_MEMORY_BUDGET_MIB = 8192
 # Below a JVM's -Xmx the container keeps at least this much for metaspace, code cache, thread stacks
 # and direct buffers (the measured non-heap of these JVMs is 100 to 200 MiB).
 JVM_NON_HEAP_MIN_MIB = 128
@@ -413,6 +417,9 @@ JVM_SIZES = {
     "taskmanager": ("FLINK_PROPERTIES", "taskmanager.memory.process.size"),
     "sql-gateway": ("FLINK_PROPERTIES", "env.java.opts.sql-gateway"),
 }
+# The cluster's extra nodes size their JVMs where their first node does.
+CLUSTER_JVM_SIZES = dict(JVM_SIZES, **{"kafka-2": JVM_SIZES["kafka"], "kafka-3": JVM_SIZES["kafka"],
+                                      "connect-2": JVM_SIZES["connect"], "taskmanager-2": JVM_SIZES["taskmanager"]})
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
 
 
@@ -446,7 +453,7 @@ def jvm_size(svc, variable, flink_key):
     return (size_bytes(xmx[-1]) if xmx else None), f"-Xmx in {flink_key or variable}"
 
 
-def memory_problems(model):
+def memory_problems(model, budget_mib=MEMORY_BUDGET_MIB, jvm_sizes=JVM_SIZES):
     problems, total = [], 0
     mib = 1 << 20
     for name, svc in sorted(model["services"].items()):
@@ -456,8 +463,8 @@ def memory_problems(model):
             continue
         if not one_shot(svc) and not svc.get("profiles"):   # an optional profile adds its own memory
             total += limit
-        if name in JVM_SIZES:
-            size, what = jvm_size(svc, *JVM_SIZES[name])
+        if name in jvm_sizes:
+            size, what = jvm_size(svc, *jvm_sizes[name])
             if size is None:
                 problems.append(f"{name}: no {what}: the JVM would size itself (Kafka's and Connect's scripts "
                                 f"default to 1 and 2 GB)")
@@ -466,9 +473,9 @@ def memory_problems(model):
             elif not what.endswith("process.size") and size + JVM_NON_HEAP_MIN_MIB * mib > limit:
                 problems.append(f"{name}: {what} {size // mib} MiB leaves less than {JVM_NON_HEAP_MIN_MIB} MiB "
                                 f"of its {limit // mib} MiB limit to the rest of the JVM")
-    if total > MEMORY_BUDGET_MIB * mib:
+    if total > budget_mib * mib:
         problems.append(f"the long-running services' limits add up to {total // mib} MiB, over the budget of "
-                        f"{MEMORY_BUDGET_MIB} MiB (README, Memory: raise it with measured figures)")
+                        f"{budget_mib} MiB (README, Memory: raise it with measured figures)")
     return problems
 
 
@@ -513,3 +520,42 @@ def _deploy_limit_over_budget(data):
 def test_memory_rule_catches(composemodel, tools, tmp_path, mutate):
     compose_file, env_file = tools.project_copy(tmp_path, mutate)
     assert memory_problems(load_ok(composemodel, tools, compose_file, env_file))
+
+
+# ------------------------------------------------------------------ memory budget of the cluster mode
+
+JVM_IMAGES = ("apache/kafka:", "quay.io/debezium/connect:", "flink:", "maven:")
+
+
+def test_cluster_memory_budget(cluster_resolved, resolved):
+    """compose.yaml + compose.cluster.yaml: every service limited, each JVM inside its limit, the long-running
+    services inside the cluster budget; every JVM service the overlay adds has its size checked."""
+    assert memory_problems(cluster_resolved, CLUSTER_MEMORY_BUDGET_MIB, CLUSTER_JVM_SIZES) == []
+    services = cluster_resolved["services"]
+    added = {n for n, s in services.items() if n not in resolved["services"]
+             and str(s.get("image", "")).startswith(JVM_IMAGES)}
+    assert added and added - set(CLUSTER_JVM_SIZES) == set(), f"JVM services whose size the rule does not check: {added}"
+    long_running = {n for n, s in services.items() if not one_shot(s) and not s.get("profiles")}
+    assert {"kafka-2", "kafka-3", "connect-2", "taskmanager-2"} <= long_running, "the rule missed the extra nodes"
+    assert sum(memory_limit(services[n]) for n in long_running) <= CLUSTER_MEMORY_BUDGET_MIB << 20
+
+
+def _cluster_heap_over_limit(data):
+    data["services"]["connect-2"]["environment"]["HEAP_OPTS"] = "-Xms256m -Xmx1g"
+
+
+def _cluster_node_bigger(data):
+    data["services"]["taskmanager-2"]["mem_limit"] = "1536m"
+
+
+def _cluster_prometheus_bigger(data):
+    data["services"]["prometheus"]["mem_limit"] = "256m"
+
+
+@pytest.mark.parametrize("mutate", [_cluster_heap_over_limit, _cluster_node_bigger, _cluster_prometheus_bigger],
+                         ids=["extra node's heap above its limit", "extra node over the budget",
+                              "Prometheus over the budget"])
+def test_cluster_memory_rule_catches(composemodel, tools, tmp_path, mutate):
+    files, env_file = tools.cluster_copy(tmp_path, mutate)
+    assert memory_problems(load_ok(composemodel, tools, files, env_file), CLUSTER_MEMORY_BUDGET_MIB,
+                           CLUSTER_JVM_SIZES)

@@ -63,9 +63,10 @@ def version_literals(text, tools):
     return [m for m in VERSION_LITERAL.findall(body) if not IPV4.match(m)]
 
 
-def test_compose_file_has_no_version_literal(tools):
-    found = version_literals(tools.COMPOSE_FILE.read_text(), tools)
-    assert found == [], f"version-like literals in compose.yaml (pin them in .env): {found}"
+@pytest.mark.parametrize("name", ["compose.yaml", "compose.cluster.yaml"])
+def test_compose_file_has_no_version_literal(tools, name):
+    found = version_literals((tools.ROOT / name).read_text(), tools)
+    assert found == [], f"version-like literals in {name} (pin them in .env): {found}"
 
 
 def test_version_literal_check_would_catch_a_hard_coded_tag(tools):
@@ -84,6 +85,7 @@ def distinctive_pins(env_pins):
 
 def files_that_must_not_pin(root):
     yield root / "compose.yaml"
+    yield root / "compose.cluster.yaml"
     for path in sorted((root / "scripts").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             yield path

@@ -1,6 +1,7 @@
 """The alert rules of observability/prometheus/alerts.yml, without any service (fast tier): promtool accepts
-the rules file and both scrape configurations that load it (compose's and the one scripts/stack generates),
-the promtool unit tests of observability/prometheus/tests/ pass, every alert has a unit test in which it fires
+the rules file and the scrape configurations that load it (compose's, the cluster mode's and the one
+scripts/stack generates), the promtool unit tests of observability/prometheus/tests/ pass, every alert has a
+unit test in which it fires
 and one in which it stays quiet or clears, and every alert names its runbook, a paragraph of README.md that
 exists. That the alerts fire and clear on the real stack is test_alerts_fire.py's job (stack tier).
 
@@ -131,6 +132,14 @@ def _check_config(promtool, config, tmp_path):
 def test_compose_scrape_config_with_the_rules_passes_promtool_check(promtool, tmp_path):
     """compose mounts observability/prometheus at /etc/prometheus: the copy points rule_files at the repository."""
     config = yaml.safe_load(SCRAPE_CONFIG.read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    config["rule_files"] = [str(PROMETHEUS_DIR / Path(f).relative_to("/etc/prometheus")) for f in config["rule_files"]]
+    _check_config(promtool, config, tmp_path)
+
+
+def test_compose_cluster_scrape_config_with_the_rules_passes_promtool_check(promtool, tmp_path):
+    """compose.cluster.yaml loads prometheus.cluster.yml from the same mount: the same check, on the cluster's."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.cluster.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
     config["rule_files"] = [str(PROMETHEUS_DIR / Path(f).relative_to("/etc/prometheus")) for f in config["rule_files"]]
     _check_config(promtool, config, tmp_path)
