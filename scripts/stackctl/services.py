@@ -447,6 +447,8 @@ def definitions(lay, ports, pg_env, pins, nodes):
     # a cluster's Flink starts once its brokers answer: nine JVMs starting at once on two cores left the
     # JobManager without a line of output for four minutes (measured under load)
     flink_after = tuple(brokers) if cluster else ()
+    # ... and may still be slow to say its first line when the brokers and workers start beside it
+    flink_timeout = 480 if cluster else 240
 
     def broker(name):
         return Service(name, [*kafka_jvm(CLUSTER_KAFKA_HEAP if cluster else KAFKA_HEAP, name,
@@ -457,7 +459,8 @@ def definitions(lay, ports, pg_env, pins, nodes):
         # the resource id names the TaskManager in Flink's REST API (and so in `status`)
         return Service(name, [str(lay.flink / "bin" / "taskmanager.sh"), "start-foreground",
                               "-D", f"metrics.reporter.prom.port={ports[port_name(name, 'taskmanager_metrics')]}",
-                              "-D", f"taskmanager.resource-id={name}"], env=flink_env, after=flink_after)
+                              "-D", f"taskmanager.resource-id={name}"], env=flink_env, after=flink_after,
+                       timeout=flink_timeout)
 
     def worker(name):
         # a worker starts once every broker answers: its group and internal topics need the full cluster
@@ -472,7 +475,7 @@ def definitions(lay, ports, pg_env, pins, nodes):
         *(broker(n) for n in brokers),
         Service("jobmanager", [str(lay.flink / "bin" / "jobmanager.sh"), "start-foreground",
                                "-D", f"metrics.reporter.prom.port={ports['jobmanager_metrics']}"], env=flink_env,
-                after=flink_after),
+                after=flink_after, timeout=flink_timeout),
         *(taskmanager(n) for n in nodes if kind(n) == "taskmanager"),
         *(worker(n) for n in nodes if kind(n) == "connect"),
         Service("sql-gateway", [str(lay.flink / "bin" / "sql-gateway.sh"), "start-foreground"],
