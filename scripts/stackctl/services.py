@@ -363,6 +363,9 @@ def init_flink(lay, ports, cluster=False):
         "jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": ports["flink_rpc"],
         "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
         "jobmanager.execution.failover-strategy": "region",
+        # the RPC actor system must start within this (Flink: 10 s); a TaskManager started beside eight other
+        # JVMs on two cores took longer and exited (measured in cluster mode under load)
+        "pekko.startup-timeout": "60 s",
         "taskmanager.bind-host": "127.0.0.1", "taskmanager.host": "127.0.0.1",
         # in a cluster each TaskManager alone has the slots for every job: one may be lost
         "taskmanager.numberOfTaskSlots": 8,
