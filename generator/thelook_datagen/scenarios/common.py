@@ -439,6 +439,16 @@ def prometheus_value(url, query, timeout=3.0):
         return None
 
 
+def prometheus_vector(url, query, timeout=3.0):
+    """{instance label: value} of an instant query, {} without Prometheus or series."""
+    import requests
+    try:
+        reply = requests.get(url.rstrip("/") + "/api/v1/query", params={"query": query}, timeout=timeout)
+        return {r["metric"].get("instance"): float(r["value"][1]) for r in reply.json()["data"]["result"]}
+    except Exception:
+        return {}
+
+
 # ---------------------------------------------------------------- verify
 
 @dataclass

@@ -293,7 +293,7 @@ def wait_recovered(kind, node, settings, connect, target, brokers, jobmanager, b
                         f"({last})")
 
 
-def wait_back(kind, node, settings, connect, target, brokers, jobmanager, worker_port, timeline, deadline):
+def wait_back(kind, node, nodes, settings, connect, target, brokers, jobmanager, worker_port, timeline, deadline):
     """After the node is started again: what "back" means for its kind; returns its figures."""
     t0 = time.monotonic()
     last = "?"
@@ -324,15 +324,23 @@ def wait_back(kind, node, settings, connect, target, brokers, jobmanager, worker
                         brokers.elect_preferred()
                         elected = True
             elif kind == "connect":
+                # Back = a member of the group's current generation again: its rebalance epoch equals the other
+                # worker's and it is not rebalancing (the workers' JMX metrics). Connect's assignor balances
+                # connectors and tasks each on its own, so with one connector and one task nothing needs to
+                # move back: the assignment is reported, not required to change.
+                epochs = worker_epochs(nodes, settings)
+                mine, others = epochs.get(node), [e for n, e in epochs.items() if n != node]
                 status = connector_ops.get_status(connect, target.name) or {}
                 owners = [status.get("connector", {}).get("worker_id")] + [t.get("worker_id")
                                                                            for t in status.get("tasks", [])]
-                mine = [o for o in owners if o and (o.split(":")[0] == node or o.endswith(f":{worker_port}"))]
                 states = [t.get("state") for t in status.get("tasks", [])]
-                if mine and states and all(s == "RUNNING" for s in states):
-                    return {"reassigned_s": round(time.monotonic() - t0, 1),
+                if mine and others and mine[1] == 0 and mine[0] >= max(e[0] for e in others) and states and \
+                        all(st == "RUNNING" for st in states):
+                    on_it = [o for o in owners if o and (o.split(":")[0] == node or o.endswith(f":{worker_port}"))]
+                    return {"rejoined_s": round(time.monotonic() - t0, 1), "epoch": int(mine[0]),
+                            "work_on_it": len(on_it),
                             "assignment": {"connector": owners[0], "tasks": owners[1:]}}
-                last = f"connector on {owners[0]}, tasks {list(zip(states, owners[1:]))}"
+                last = f"rebalance epochs {epochs}; connector on {owners[0]}, tasks {list(zip(states, owners[1:]))}"
             else:
                 tms = jobmanager.call("GET", "/taskmanagers").get("taskmanagers", [])
                 tm = next((t for t in tms if t.get("id") == node), None)
@@ -346,6 +354,34 @@ def wait_back(kind, node, settings, connect, target, brokers, jobmanager, worker
             last = f"{type(err).__name__}: {err}"
         time.sleep(1)
     raise ScenarioError(f"{node} is not back within {settings.back_timeout:g} s of its start ({last})")
+
+
+def worker_epochs(nodes, settings):
+    """{worker: (rebalance epoch, rebalancing 0/1)} from each Connect worker's metrics: its own exporter (the local
+    stack's ports) or, without them, Prometheus's last scrape (--prometheus-url)."""
+    import requests
+    out = {}
+    if nodes.local:
+        for node in nodes.of_kind("connect"):
+            ports = nodes.local.get(node, {}).get("ports", [])
+            try:
+                text = requests.get(f"http://127.0.0.1:{ports[1]}/metrics", timeout=5).text if len(ports) > 1 else ""
+            except requests.RequestException:
+                continue
+            values = {}
+            for line in text.splitlines():
+                for name in ("epoch", "rebalancing"):
+                    if line.startswith(f"kafka_connect_worker_rebalance_{name} "):
+                        values[name] = float(line.split()[1])
+            if "epoch" in values:
+                out[node] = (values["epoch"], values.get("rebalancing", 0.0))
+        return out
+    if settings.prometheus_url:
+        from .common import prometheus_vector
+        epoch = prometheus_vector(settings.prometheus_url, "kafka_connect_worker_rebalance_epoch")
+        busy = prometheus_vector(settings.prometheus_url, "kafka_connect_worker_rebalance_rebalancing")
+        out = {n: (v, busy.get(n, 0.0)) for n, v in epoch.items()}
+    return out
 
 
 def busiest(kind, nodes, connect, target, brokers, jobmanager):
@@ -456,14 +492,16 @@ def run(settings, connect, timeline):
         took = nodes.start(node, settings.back_timeout)
         killed = False
         timeline.note(f"{node} started again ({took:.1f} s until healthy)", start_s=round(took, 1))
-        back = wait_back(kind, node, settings, connect, target, brokers, jobmanager, worker_port, timeline,
+        back = wait_back(kind, node, nodes, settings, connect, target, brokers, jobmanager, worker_port, timeline,
                          time.monotonic() + settings.back_timeout)
         result["back"] = {"start_s": round(took, 1), **back}
         timeline.note({"kafka": "{node} back: in the ISR of all its partitions after {in_sync_s} s, leader of its "
                                 "{preferred_partitions} preferred partitions after {preferred_leader_s} s "
                                 "(election {election})",
-                       "connect": "{node} back: Connect reassigned work to it after {reassigned_s} s "
-                                  "(connector on {a[connector]}, task on {a[tasks]})",
+                       "connect": "{node} back: a member of the group's current generation (rebalance epoch "
+                                  "{epoch}) after {rejoined_s} s; connector on {a[connector]}, task on {a[tasks]} "
+                                  "({work_on_it} of them on {node}: Connect balances connectors and tasks each on "
+                                  "its own, so one of each needs no move)",
                        "taskmanager": "{node} back: registered after {registered_s} s, {free_slots} of {slots} "
                                       "slots free (Flink does not move running jobs back)"}[kind]
                       .format(node=node, a=back.get("assignment", {}), **back))
