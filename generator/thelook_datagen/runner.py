@@ -125,9 +125,9 @@ class Runner:
 
     planner   sim.visits.VisitPlanner: plans each visit, learns new users' ids, forgets closed ones
     writer    apply_visit(visit) -> (user_id, order_id, extra_units); apply_tick(now, delays, limit,
-              restock_ids, moves) -> TickResult, or None when put off; apply_archive(cutoff, limit) ->
-              ArchiveResult or None (with a horizon); close(). Raises psycopg2.Error for a failed
-              write (db.writer.PgWriter; it handles reconnects itself).
+              restock_ids, moves) -> TickResult, or None when put off; apply_archive(cutoff, limit,
+              closing_since) -> ArchiveResult or None (with a horizon); close(). Raises
+              psycopg2.Error for a failed write (db.writer.PgWriter; it handles reconnects itself).
     pacer     pacing.Pacer: when the next visit is due, its scheduled time, the lag
     stats     stats.Stats (on the same clock as the pacer)
     log       stats.Log: status lines and warnings
@@ -262,7 +262,7 @@ class Runner:
         h = self.horizon
         full = False
         try:
-            r = self.writer.apply_archive(h.cutoff(at), h.limit)
+            r = self.writer.apply_archive(h.cutoff(at), h.limit, h.closing_since(at, self.delays))
         except psycopg2.Error as e:
             self.stats.failed_archives += 1
             self._failed("an archive step", e)

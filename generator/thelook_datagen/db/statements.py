@@ -180,7 +180,8 @@ SELECT (SELECT count(*) FROM cancelled)::int, (SELECT count(*) FROM cancelled_it
 """
 
 
-ARCHIVE_PARAM_TYPES = ("float8", "integer")   # $1 cutoff (epoch s), $2 limit (first events, orders)
+# $1 cutoff (epoch s), $2 limit (first events, orders), $3 closing_since (epoch s: sim.archive.may_be_closed)
+ARCHIVE_PARAM_TYPES = ("float8", "integer", "float8")
 
 # The row an archive step returns: the sessions' events selected by age (at most the limit; as many
 # means more is due), the sessions whose events were deleted, the final orders selected (likewise),
@@ -202,9 +203,12 @@ def archive_sql(schema):
     next step. Order items are deleted in the same statement as their order and their stock, so the
     foreign keys (checked at the end of the statement) hold throughout and Debezium sees one
     transaction. Sold stock is deleted only when its order item is deleted here: the stock of an open
-    order stays."""
+    order stays. An order whose buyer may still have the account closed (sim.archive.may_be_closed, a
+    primary-key probe of users) waits, so that archiving never makes a buyer look like a user who never
+    ordered."""
     s = ident(schema)
     final = final_order_sql(fate_sql("order_id", ORDER_FATE_SEED))
+    user_fate = fate_sql("u.id", USER_FATE_SEED)
     return f"""
 WITH old_events AS MATERIALIZED (
   SELECT session_id FROM {s}.events WHERE created_at < to_timestamp($1) ORDER BY created_at LIMIT $2),
@@ -212,8 +216,11 @@ sessions AS MATERIALIZED (SELECT DISTINCT session_id FROM old_events),
 archived_events AS (
   DELETE FROM {s}.events e WHERE e.session_id = ANY (ARRAY(SELECT session_id FROM sessions)) RETURNING 1),
 old_orders AS MATERIALIZED (
-  SELECT order_id FROM {s}.orders WHERE created_at < to_timestamp($1) AND {final}
-  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+  SELECT o.order_id FROM {s}.orders o
+  WHERE o.created_at < to_timestamp($1) AND {final}
+    AND NOT EXISTS (SELECT 1 FROM {s}.users u WHERE u.id = o.user_id AND u.created_at >= to_timestamp($3)
+                    AND {user_fate} < {CLOSE_BELOW})
+  ORDER BY o.created_at LIMIT $2 FOR UPDATE OF o SKIP LOCKED),
 archived_items AS (
   DELETE FROM {s}.order_items oi WHERE oi.order_id = ANY (ARRAY(SELECT order_id FROM old_orders))
   RETURNING oi.inventory_item_id),

@@ -221,17 +221,18 @@ class PgWriter:
                 self._lost(e)
 
     # -- horizon -----------------------------------------------------------------------------------
-    def apply_archive(self, cutoff, limit):
+    def apply_archive(self, cutoff, limit, closing_since):
         """One archive step (--horizon): deletes, in one transaction, at most `limit` of the oldest
         sessions' first events (with the rest of those sessions) and `limit` of the oldest final
-        orders (with their items and sold stock) dated before `cutoff` (epoch s). Returns its
+        orders (with their items and sold stock) dated before `cutoff` (epoch s), except orders of
+        users who may still be closed (signed up since `closing_since`, sim.archive). Returns its
         ArchiveResult (statements.archive_sql), or None when it hit a conflict with a concurrent
         transaction and was rolled back (the next step picks the rows up again)."""
         while True:
             try:
                 if self.cur is None:
                     raise psycopg2.InterfaceError("not connected")
-                self.cur.execute(self._archive_exec, (cutoff, limit))
+                self.cur.execute(self._archive_exec, (cutoff, limit, closing_since))
                 return ArchiveResult._make(self.cur.fetchone())
             except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
                 # e.g. a deadlock with another generator's account closure deleting the same events

@@ -11,7 +11,12 @@ lies further back than the horizon, as real DELETEs that Debezium captures like 
   items they sold (one transaction, items first, so no foreign key is ever violated). Final means
   no lifecycle step will change it any more: Cancelled, Returned, or Complete and not fated to be
   returned (sim.lifecycle.path_of_bucket). A Complete order that is still to be returned is open:
-  it waits for its return and goes at the next step after it;
+  it waits for its return and goes at the next step after it. One more condition: its buyer's
+  account can no longer be closed. The lifecycle closes accounts that have no order 2 to 3 shop days
+  after sign-up (for users of a closing fate); archiving the order of such a user within that window
+  would make them look like one who never ordered. So an order of a user of closing fate who signed
+  up less than `Delays.close_max` ago waits (at the default time scale 80 s; with a horizon longer
+  than that, never);
 - a sold **inventory item** only together with its order item (sold stock is referenced by exactly
   one order item, so "sold and its order item is gone" is exactly the stock of archived orders).
 
@@ -27,7 +32,7 @@ import re
 from collections import namedtuple
 from dataclasses import dataclass
 
-from .lifecycle import RETURN_FROM
+from .lifecycle import CLOSE_BELOW, RETURN_FROM
 
 # Statuses after which no lifecycle step changes an order any more ("Complete" only when the
 # order's fate is not a return: see is_final).
@@ -100,6 +105,12 @@ class Horizon:
         """Rows dated before this instant (epoch s) lie beyond the horizon at `now`."""
         return now - self.seconds
 
+    @staticmethod
+    def closing_since(now, delays):
+        """Users who signed up at or after this instant may still have their account closed at `now`
+        or later (lifecycle.Delays.close_max): orders of those of a closing fate wait."""
+        return now - delays.close_max
+
     def next_step(self, now, full):
         """Schedule time of the next step after one at `now` that did (`full`) or did not hit its limit."""
         return now + (self.backlog_interval if full else self.interval)
@@ -109,13 +120,21 @@ class Horizon:
 Selection = namedtuple("Selection", "events orders order_items inventory_items")
 
 
-def select(events, orders, order_items, inventory_items, cutoff):
+def may_be_closed(user_created, user_bucket, closing_since):
+    """True while the lifecycle may still close this user's account as one without orders: signed up
+    at or after `closing_since` (now - Delays.close_max) and of a closing fate (lifecycle.CLOSE_BELOW)."""
+    return user_created >= closing_since and user_bucket < CLOSE_BELOW
+
+
+def select(events, orders, order_items, inventory_items, users, cutoff, closing_since):
     """The rows beyond the horizon at `cutoff` (epoch s), with no limit per step: the rule itself.
 
     events           {id: (session_id, created_at)}
-    orders           {order_id: (status, created_at, fate_bucket)}
+    orders           {order_id: (status, created_at, fate_bucket, user_id)}
     order_items      {id: (order_id, inventory_item_id)}
     inventory_items  {id: sold_at or None}
+    users            {id: (created_at, user fate bucket)}
+    closing_since    now - Delays.close_max: users who signed up since may still be closed
     """
     started = {}
     for session, created in events.values():
@@ -123,8 +142,9 @@ def select(events, orders, order_items, inventory_items, cutoff):
             started[session] = created
     old_sessions = {s for s, first in started.items() if first < cutoff}
     archived_events = {i for i, (session, _) in events.items() if session in old_sessions}
-    archived_orders = {o for o, (status, created, bucket) in orders.items()
-                       if created < cutoff and is_final(status, bucket)}
+    archived_orders = {o for o, (status, created, bucket, user) in orders.items()
+                       if created < cutoff and is_final(status, bucket)
+                       and not may_be_closed(*users[user], closing_since)}
     archived_items = {i for i, (order_id, _) in order_items.items() if order_id in archived_orders}
     sold_by_archived = {order_items[i][1] for i in archived_items}
     archived_stock = {i for i in sold_by_archived if inventory_items.get(i) is not None}

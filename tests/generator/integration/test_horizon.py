@@ -13,8 +13,8 @@ import pytest
 from testkit import watch
 
 from thelook_datagen.db.writer import PgWriter
-from thelook_datagen.sim.archive import select
-from thelook_datagen.sim.lifecycle import ORDER_FATE_SEED, RETURN_FROM, fate_sql
+from thelook_datagen.sim.archive import is_final, may_be_closed, select
+from thelook_datagen.sim.lifecycle import ORDER_FATE_SEED, RETURN_FROM, USER_FATE_SEED, CLOSE_BELOW, Delays, fate_sql
 from thelook_datagen.stats import Log, Stats
 
 pytestmark = pytest.mark.stack
@@ -23,6 +23,7 @@ HORIZON = 8.0          # seconds
 # a shop day per second: orders are final within 6 s (cancelled after 0.25 s, complete after 3 s,
 # returned after 6 s), so with an 8 s horizon the shop is at its steady size after about 15 s
 SCALE = ["--time-scale", "86400"]
+CLOSE_MAX = Delays.for_scale(86400).close_max    # 62 s: orders of users who may still be closed wait that long
 RATE = 40
 GROWING = ("events", "orders", "order_items")
 
@@ -127,7 +128,8 @@ def test_a_short_horizon_keeps_the_shop_at_a_steady_size(run_gen, start_gen, sch
         assert n2[table] - before[table] < 0.5 * i2[table], (table, n2, i2)
 
     # what is beyond the horizon is gone; `end` is the last visit's instant, and what came due in the
-    # last two seconds (after the last step) may still be there
+    # last two seconds (after the last step) may still be there, as may the orders of users who could
+    # still be closed as users without orders (sim.archive.may_be_closed)
     end = db.scalar(f"SELECT max(created_at) FROM {s}.events")
     old_sessions = db.scalar(f"SELECT count(*) FROM (SELECT session_id FROM {s}.events GROUP BY session_id "
                              f"HAVING min(created_at) < %s - interval '{HORIZON + 2:g} s' "
@@ -136,8 +138,14 @@ def test_a_short_horizon_keeps_the_shop_at_a_steady_size(run_gen, start_gen, sch
     old_final = db.scalar(f"SELECT count(*) FROM {s}.orders WHERE created_at < %s - interval '{HORIZON + 2:g} s' "
                           f"AND coalesce(returned_at, delivered_at, created_at + interval '1 s') < %s - interval "
                           f"'2 s' AND (status IN ('Cancelled', 'Returned') OR (status = 'Complete' AND "
-                          f"{fate_sql('order_id', ORDER_FATE_SEED)} < {RETURN_FROM}))", end, end)
+                          f"{fate_sql('order_id', ORDER_FATE_SEED)} < {RETURN_FROM})) AND NOT EXISTS (SELECT 1 "
+                          f"FROM {s}.users u WHERE u.id = user_id AND {fate_sql('u.id', USER_FATE_SEED)} < "
+                          f"{CLOSE_BELOW} AND u.created_at >= %s - interval '{CLOSE_MAX + 2:g} s')", end, end, end)
     assert old_final == 0
+    waiting = db.scalar(f"SELECT count(*) FROM {s}.orders o JOIN {s}.users u ON u.id = o.user_id WHERE "
+                        f"o.created_at < %s - interval '{HORIZON + 2:g} s' AND o.status = 'Cancelled' AND "
+                        f"{fate_sql('u.id', USER_FATE_SEED)} < {CLOSE_BELOW}", end)
+    assert waiting > 0, "the orders of buyers who may still be closed wait"
 
     # open orders keep their items and stock however old they are; the final ones went whole
     assert present(db, schema, *planted["shipped"]) == (1, 1, 1)
@@ -177,8 +185,10 @@ def test_the_archive_statement_deletes_what_the_rule_selects(run_gen, schema, pg
     fate = fate_sql("order_id", ORDER_FATE_SEED)
     ev = {i: (sid, ts) for i, sid, ts in db.rows(f"SELECT id, session_id, extract(epoch FROM created_at)::float8 "
                                                   f"FROM {s}.events")}
-    orders = {i: (st, ts, b) for i, st, ts, b in db.rows(
-        f"SELECT order_id, status, extract(epoch FROM created_at)::float8, {fate} FROM {s}.orders")}
+    orders = {i: (st, ts, b, u) for i, st, ts, b, u in db.rows(
+        f"SELECT order_id, status, extract(epoch FROM created_at)::float8, {fate}, user_id FROM {s}.orders")}
+    users = {i: (ts, b) for i, ts, b in db.rows(f"SELECT id, extract(epoch FROM created_at)::float8, "
+                                                 f"{fate_sql('id', USER_FATE_SEED)} FROM {s}.users")}
     items = {i: (o, u) for i, o, u in db.rows(f"SELECT id, order_id, inventory_item_id FROM {s}.order_items")}
     stock = {i: t for i, t in db.rows(f"SELECT id, extract(epoch FROM sold_at)::float8 FROM {s}.inventory_items")}
     # a cutoff halfway through the run, between two instants (orders are dated like their session's
@@ -186,9 +196,17 @@ def test_the_archive_statement_deletes_what_the_rule_selects(run_gen, schema, pg
     times = sorted({ts for _, ts in ev.values()})
     k = next(k for k in range(len(times) // 2, len(times) - 1) if times[k + 1] - times[k] > 1e-3)
     cutoff = (times[k] + times[k + 1]) / 2
-    want = select(ev, orders, items, stock, cutoff)
+    # users who signed up after the first tenth of sign-ups may still be closed: those of a closing fate
+    # (a fifth) have their final orders before the cutoff wait
+    user_times = sorted({ts for ts, _ in users.values()})
+    j = next(j for j in range(len(user_times) // 10, len(user_times) - 1) if user_times[j + 1] - user_times[j] > 1e-3)
+    closing_since = (user_times[j] + user_times[j + 1]) / 2
+    want = select(ev, orders, items, stock, users, cutoff, closing_since)
     assert len(want.orders) > 20 and len(want.events) > 1000
-    assert {st for st, _, _ in orders.values()} == {"Processing", "Shipped", "Complete", "Cancelled", "Returned"}
+    waiting = [o for o, (st, ts, b, u) in orders.items()
+               if ts < cutoff and is_final(st, b) and may_be_closed(*users[u], closing_since)]
+    assert waiting and not set(waiting) & want.orders
+    assert {v[0] for v in orders.values()} == {"Processing", "Shipped", "Complete", "Cancelled", "Returned"}
 
     conn = psycopg2.connect(**pg.kw)
     writer = PgWriter({}, schema, Stats(0), Log("text", quiet=True), conn=conn)
@@ -196,7 +214,7 @@ def test_the_archive_statement_deletes_what_the_rule_selects(run_gen, schema, pg
     steps = 0
     try:
         while True:                                   # steps of 7: many of them, each its own transaction
-            r = writer.apply_archive(cutoff, 7)
+            r = writer.apply_archive(cutoff, 7, closing_since)
             steps += 1
             for t in deleted:
                 deleted[t] += getattr(r, t)

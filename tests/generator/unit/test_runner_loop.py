@@ -72,8 +72,8 @@ class FakeWriter:
         self.calls.append(("tick", now, limit))
         return self.tick_hook(now, limit) if self.tick_hook else NO_CHANGES
 
-    def apply_archive(self, cutoff, limit):
-        self.calls.append(("archive", cutoff, limit))
+    def apply_archive(self, cutoff, limit, closing_since):
+        self.calls.append(("archive", cutoff, limit, closing_since))
         return self.archive_hook(cutoff, limit) if self.archive_hook else NOTHING_ARCHIVED
 
     def close(self):
@@ -210,8 +210,12 @@ def test_archive_steps_run_every_interval_of_the_schedule_with_the_cutoff_of_the
     summary = runner.run()
     steps = writer.archives()
     assert len(steps) >= 4
-    assert [cutoff for _, cutoff, _ in steps] == [WALL + ARCHIVE_INTERVAL * k - 60.0 for k in range(1, len(steps) + 1)]
-    assert {limit for _, _, limit in steps} == {ARCHIVE_LIMIT}
+    assert [cutoff for _, cutoff, _, _ in steps] == [WALL + ARCHIVE_INTERVAL * k - 60.0
+                                                     for k in range(1, len(steps) + 1)]
+    assert {limit for _, _, limit, _ in steps} == {ARCHIVE_LIMIT}
+    # orders of users who may still be closed wait: those who signed up within close_max (80 s here)
+    assert [since for _, _, _, since in steps] == [cutoff + 60.0 - Delays.for_scale(8640).close_max
+                                                   for _, cutoff, _, _ in steps]
     schedule = [c[1] + 60.0 if c[0] == "archive" else c[1] if c[0] == "tick" else c[2].ev_ts[-1]
                 for c in writer.calls]
     assert schedule == sorted(schedule)
