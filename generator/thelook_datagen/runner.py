@@ -24,7 +24,8 @@ it never runs at the same time as a visit or tick of this process, so it cannot 
 and with a seed at a set rate it runs at the same points of the schedule every time. A step that hits
 its limit means a backlog (e.g. an earlier run's history): the next one follows after
 ARCHIVE_BACKLOG_INTERVAL instead, between visits, until the backlog is gone. After an outage there is
-no catch-up per interval as for ticks: one step archives everything due up to its own cutoff.
+no catch-up per interval as for ticks: the next step's cutoff covers everything that came due
+meanwhile, and backlog steps work it off.
 
 A new target rate from the --control endpoint (control.RateControl) is taken between two visits and
 while waiting for the next one: the schedule restarts from that moment (Pacer.set_rate), so the new

@@ -199,8 +199,8 @@ def archive_sql(schema):
     index, primary keys), so a step reads and locks only the rows it deletes: row locks, never a table
     lock, and never for long, so that visits and lifecycle ticks (of this and other generators) never
     wait on it. The deletes take their keys as arrays (`= ANY (ARRAY(...))`) so that the generic plan
-    of the prepared statement probes the indexes whatever the size of the tables. Orders are taken FOR UPDATE SKIP LOCKED: one a concurrent tick holds is left for the
-    next step. Order items are deleted in the same statement as their order and their stock, so the
+    of the prepared statement probes the indexes whatever the size of the tables. Orders are taken
+    FOR UPDATE SKIP LOCKED: one a concurrent tick holds is left for the next step. Order items are deleted in the same statement as their order and their stock, so the
     foreign keys (checked at the end of the statement) hold throughout and Debezium sees one
     transaction. Sold stock is deleted only when its order item is deleted here: the stock of an open
     order stays. An order whose buyer may still have the account closed (sim.archive.may_be_closed, a
