@@ -22,7 +22,9 @@ lies further back than the horizon, as real DELETEs that Debezium captures like 
 
 Never archived: users, products, distribution centres, unsold stock, and anything an open order
 references (its items, their stock, its user). The horizon is real time (seconds of the run's
-clock), not shop time: it bounds the shop's size, which grows with real time at a given rate.
+clock), not shop time: it bounds the shop's size, which grows with real time at a given rate. The
+generator's memory holds nothing archived: its pools (sim/pools.py) hold users and products, which
+are never archived, and an archive step returns counts only.
 
 `select(...)` is the rule on rows held in memory, the specification that db.statements.archive_sql
 implements (the integration tests compare the two on real data); `Horizon` says how often the
