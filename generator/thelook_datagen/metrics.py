@@ -11,14 +11,18 @@ counts and how the counters add up (like pgbench's StatsData and the `Stats` doc
   thelook_rows_loaded_total{table,source}  COPY loads before streaming, not in the summary's rows:
                                            source="reference" (the "loaded ..." line), "backfill"
                                            (the backfill record's tables)
+  thelook_rows_archived_total{table}       = the summary's archived (--horizon); also counted in
+                                           rows_written{op="delete"}
   thelook_lifecycle_ticks_total            = the summary's ticks
-  thelook_errors_total{kind}               kind failed_visits / failed_ticks; sum = the summary's errors
-  thelook_retries_total{kind}              kind returning_user_gone / visit_retries / ticks_deferred;
-                                           sum = the summary's retries
+  thelook_archive_steps_total              = the summary's archive_steps
+  thelook_errors_total{kind}               kind failed_visits / failed_ticks / failed_archives; sum = the
+                                           summary's errors
+  thelook_retries_total{kind}              kind returning_user_gone / visit_retries / ticks_deferred /
+                                           archives_deferred; sum = the summary's retries
   thelook_reconnects_total                 = the summary's reconnects
   thelook_rate_changes_total               = the summary's rate_changes (--control)
   thelook_visit_write_latency_seconds      histogram; _count = visits timed, _sum / _count = the mean
-  thelook_target_visits_per_second, thelook_schedule_lag_seconds, thelook_schedule_max_lag_seconds,
+  thelook_horizon_seconds, thelook_target_visits_per_second, thelook_schedule_lag_seconds, thelook_schedule_max_lag_seconds,
   thelook_run_finished, thelook_generator_info, and the process_* metrics of prometheus_client.
 
 On a fresh schema, for each table: rows_written{op="insert"} - rows_written{op="delete"} +
@@ -41,18 +45,19 @@ from .control import ControlApp, RateControl
 from .errors import UserError
 from .sim.visits import VISIT_KINDS
 from .stats import LATENCY_BOUNDS_S, OPS
-from .tables import WRITTEN_TABLES
+from .tables import ARCHIVED_TABLES, WRITTEN_TABLES
 
 PREFIX = "thelook_"
-ERROR_KINDS = ("failed_visits", "failed_ticks")
-RETRY_KINDS = ("returning_user_gone", "visit_retries", "ticks_deferred")
+ERROR_KINDS = ("failed_visits", "failed_ticks", "failed_archives")
+RETRY_KINDS = ("returning_user_gone", "visit_retries", "ticks_deferred", "archives_deferred")
 LOADED_SOURCES = ("reference", "backfill")
 _LE = tuple(f"{b:g}" for b in LATENCY_BOUNDS_S) + ("+Inf",)
 
 HELP = {
     "visits": "Visits committed (one transaction each; a visit counts once however often its statement ran), "
               "by kind (ghost, browse, abandoned_cart, purchase). The sum over kind is the summary's visits.",
-    "rows_written": "Rows inserted, updated or deleted while streaming, by visits and lifecycle steps, per table "
+    "rows_written": "Rows inserted, updated or deleted while streaming, by visits, lifecycle steps and --horizon "
+                    "archive steps, per table "
                     "and op (insert, update, delete): the summary's tables, whose sum is its rows. COPY loads "
                     "before streaming are in thelook_rows_loaded_total instead.",
     "rows_loaded": "Rows inserted with COPY before streaming, per table, not in thelook_rows_written_total or the "
@@ -62,13 +67,23 @@ HELP = {
     "lifecycle_ticks": "Lifecycle steps (ticks: shipping, returns, moves, write-offs, restocking, closed "
                        "accounts) committed, one transaction each. Ticks run = this + "
                        "thelook_errors_total{kind=\"failed_ticks\"} + thelook_retries_total{kind=\"ticks_deferred\"}.",
+    "rows_archived": "Rows deleted by --horizon archive steps, per table (events of sessions that started before "
+                     "the horizon; final orders created before it, their order items and the stock they sold): "
+                     "the summary's archived. They are deletes, so each is in "
+                     "thelook_rows_written_total{op=\"delete\"} too.",
+    "archive_steps": "--horizon archive steps committed, one transaction each (possibly deleting nothing). Steps "
+                     "run = this + thelook_errors_total{kind=\"failed_archives\"} + "
+                     "thelook_retries_total{kind=\"archives_deferred\"}.",
+    "horizon_seconds": "The --horizon: rows further back than this many seconds are archived; 0 = no horizon "
+                       "(nothing is archived).",
     "errors": "Writes that failed with the connection intact, rolled back and skipped: kind=failed_visits (not "
-              "in thelook_visits_total), kind=failed_ticks (a later tick does their work). The sum over kind is "
-              "the summary's errors.",
+              "in thelook_visits_total), kind=failed_ticks (a later tick does their work), kind=failed_archives "
+              "(a later --horizon archive step does their work). The sum over kind is the summary's errors.",
     "retries": "Writes done again: kind=returning_user_gone (a returning user's account was closed meanwhile; "
                "written as a sign-up), kind=visit_retries (a visit's statement run again after a deadlock, "
                "serialization failure or lock timeout), kind=ticks_deferred (a lifecycle tick rolled back after a "
-               "conflict with a concurrent visit; the next tick does its work). The sum over kind is the "
+               "conflict with a concurrent visit; the next tick does its work), kind=archives_deferred (a --horizon "
+               "archive step rolled back after a conflict; the next step does its work). The sum over kind is the "
                "summary's retries.",
     "reconnects": "PostgreSQL connections lost mid-run, each followed by reconnecting with backoff.",
     "visit_write_latency_seconds": "Write time of each committed visit (its transaction as the client sees it, "
@@ -90,8 +105,9 @@ class StatsCollector:
     """Reads `stats` (a stats.Stats) at every scrape. `loaded(source, tables)` records COPY loads
     before streaming; `finished` is set once the summary is printed."""
 
-    def __init__(self, stats, info=None):
+    def __init__(self, stats, info=None, horizon=None):
         self.stats = stats
+        self.horizon = horizon or 0.0
         self.info = dict(info or {})
         self.loaded_rows = {}
         self.finished = False
@@ -108,6 +124,7 @@ class StatsCollector:
         s = self.stats
         kinds = dict(s.kinds)            # copies: the run loop keeps counting while a scrape reads
         rows = dict(s.rows)
+        archived = dict(s.archived)
         buckets = list(s.latency_buckets)
         latency_total = s.latency.total
 
@@ -127,7 +144,9 @@ class StatsCollector:
                       [((t, op), rows.get((t, op), 0)) for t in WRITTEN_TABLES for op in OPS])
         yield counter("rows_loaded", ("table", "source"),
                       [(key, n) for key, n in sorted(self.loaded_rows.items())])
+        yield counter("rows_archived", ("table",), [((t,), archived.get(t, 0)) for t in ARCHIVED_TABLES])
         yield counter("lifecycle_ticks", value=s.ticks)
+        yield counter("archive_steps", value=s.archive_steps)
         yield counter("errors", ("kind",), [((k,), getattr(s, k)) for k in ERROR_KINDS])
         yield counter("retries", ("kind",), [((k,), getattr(s, k)) for k in RETRY_KINDS])
         yield counter("reconnects", value=s.reconnects)
@@ -138,6 +157,7 @@ class StatsCollector:
             cumulative.append((le, seen))
         yield HistogramMetricFamily(PREFIX + "visit_write_latency_seconds", HELP["visit_write_latency_seconds"],
                                     buckets=cumulative, sum_value=latency_total)
+        yield gauge("horizon_seconds", self.horizon)
         yield gauge("target_visits_per_second", s.target_qps or 0.0)
         yield gauge("schedule_lag_seconds", s.lag)
         yield gauge("schedule_max_lag_seconds", s.max_lag)
@@ -252,5 +272,5 @@ def start_metrics(settings, stats, log=None):
     info = {"version": release, "schema": settings.schema, "seed": str(settings.seed),
             "arrivals": settings.arrivals, "time_scale": f"{settings.time_scale:g}"}
     control = RateControl(stats, log) if settings.control else None
-    return MetricsServer(StatsCollector(stats, info), settings.metrics_port, settings.metrics_address,
+    return MetricsServer(StatsCollector(stats, info, getattr(settings, "horizon", None)), settings.metrics_port, settings.metrics_address,
                          control, settings.control_token_file)

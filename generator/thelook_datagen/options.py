@@ -77,6 +77,18 @@ def shop_tables(text):
     return tuple(dict.fromkeys(names))
 
 
+def duration(text):
+    """A --horizon: seconds, or a number with s, m, h or d ('8h'); 0 or 'off' -> None (no horizon)."""
+    from .sim.archive import parse_duration
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+duration.__name__ = "duration"
+
+
 def boolean(text):
     t = text.strip().lower()
     if t in _TRUE:
@@ -283,6 +295,12 @@ GENERATOR_WORKLOAD = (
            "with COPY (bulk history); 0 = none", "THELOOK_BACKFILL_DAYS", number(float, 0), 0.0),
     Option("backfill_rate", ("--backfill-rate",), "visits/s of the backfilled history (default: --avg-qps, or "
            "10 when that is 0)", "THELOOK_BACKFILL_RATE", number(float, 0, lo_open=True)),
+    Option("horizon", ("--horizon",), "keep the shop's size stable on long runs: while streaming, archive what "
+           "lies further back than DURATION (e.g. 90s, 30m, 8h, 1d) as DELETEs that Debezium captures: sessions "
+           "(their events) that started before it, and orders in a final state (Cancelled, Returned, Complete "
+           "and not to be returned) created before it, with their order items and the stock they sold; users, "
+           "products, unsold stock and open orders are kept; 0 or off = keep everything (default: off)",
+           "THELOOK_HORIZON", duration, None, metavar="DURATION"),
 )
 GENERATOR_TOPICS = (
     Option("create_topic", ("--create-topic",), "create the CDC topics in Kafka before streaming",

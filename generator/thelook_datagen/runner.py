@@ -15,6 +15,18 @@ most TICK_LIMIT units, so a backlog that came due at once is worked off by succe
 first. The number of catch-up ticks is not capped (after an outage of T seconds, T / TICK_INTERVAL
 ticks run back to back before the next visit; those with nothing due are cheap).
 
+With --horizon (sim/archive.py), an archive step runs every ARCHIVE_INTERVAL seconds of schedule
+time, like a tick before the visit due after it: one small transaction (at most ARCHIVE_LIMIT of the
+oldest sessions and final orders) that deletes what lies beyond the horizon. It runs inline, on the
+loop's own connection, for three reasons: its size is bounded, so it delays the next visit by
+milliseconds, and the schedule (not the previous write) decides when visits start, so none is lost;
+it never runs at the same time as a visit or tick of this process, so it cannot conflict with them;
+and with a seed at a set rate it runs at the same points of the schedule every time. A step that hits
+its limit means a backlog (e.g. an earlier run's history): the next one follows after
+ARCHIVE_BACKLOG_INTERVAL instead, between visits, until the backlog is gone. After an outage there is
+no catch-up per interval as for ticks: the next step's cutoff covers everything that came due
+meanwhile, and backlog steps work it off.
+
 A new target rate from the --control endpoint (control.RateControl) is taken between two visits and
 while waiting for the next one: the schedule restarts from that moment (Pacer.set_rate), so the new
 rate holds at once, with no burst of visits owed to the old one. The wait between visits is then
@@ -31,6 +43,7 @@ from .db.setup import first_line
 from .db.writer import PgWriter, UserVanished
 from .errors import UserError
 from .pacing import Pacer
+from .sim.archive import Horizon
 from .sim.lifecycle import Delays
 from .sim.pools import ProductPool, UserEntry
 from .sim.visits import PURCHASE, VisitPlanner
@@ -102,9 +115,10 @@ def build_runner(conn, settings, log, stop=None, stats=None, control=None):
         log.info(f"{warmed} existing users can come back")
     pacer = Pacer(settings.avg_qps, seed=None if settings.seed is None else settings.seed + 1,
                   arrivals=settings.arrivals)
+    horizon = Horizon(settings.horizon) if settings.horizon else None
     return Runner(planner, writer, pacer, stats, log, stop, Delays.for_scale(settings.time_scale),
                   max_iter=settings.max_iter, status_interval=settings.status_interval, control=control,
-                  sleep=time.sleep if control is None else control.pause)
+                  sleep=time.sleep if control is None else control.pause, horizon=horizon)
 
 
 class Runner:
@@ -112,20 +126,22 @@ class Runner:
 
     planner   sim.visits.VisitPlanner: plans each visit, learns new users' ids, forgets closed ones
     writer    apply_visit(visit) -> (user_id, order_id, extra_units); apply_tick(now, delays, limit,
-              restock_ids, moves) -> TickResult, or None when put off; close(). Raises psycopg2.Error
-              for a failed write (db.writer.PgWriter; it handles reconnects itself).
+              restock_ids, moves) -> TickResult, or None when put off; apply_archive(cutoff, limit,
+              closing_since) -> ArchiveResult or None (with a horizon); close(). Raises
+              psycopg2.Error for a failed write (db.writer.PgWriter; it handles reconnects itself).
     pacer     pacing.Pacer: when the next visit is due, its scheduled time, the lag
     stats     stats.Stats (on the same clock as the pacer)
     log       stats.Log: status lines and warnings
     stop      StopFlag: checked before each visit and while waiting
     control   control.RateControl or None: take() -> a new target rate or None, checked like `stop`
+    horizon   sim.archive.Horizon or None (--horizon): when archive steps run and their cutoff and limit
     clock     monotonic seconds (status line timing), `sleep` waits (control.pause with a control,
               so that a new rate ends the wait), `timer` times each write
     """
 
     def __init__(self, planner, writer, pacer, stats, log, stop, delays, *, max_iter=-1, status_interval=5.0,
                  tick_interval=TICK_INTERVAL, tick_limit=TICK_LIMIT, control=None, clock=time.monotonic,
-                 sleep=time.sleep, timer=time.perf_counter):
+                 sleep=time.sleep, timer=time.perf_counter, horizon=None):
         self.planner = planner
         self.writer = writer
         self.pacer = pacer
@@ -141,6 +157,7 @@ class Runner:
         self.clock = clock
         self.sleep = sleep
         self.timer = timer
+        self.horizon = horizon
         self.restock = set()        # products sold or written off since the last tick
         self._failed_in_a_row = 0
         self._last_warning = None
@@ -151,6 +168,7 @@ class Runner:
         stats, pacer, stop, clock, sleep = self.stats, self.pacer, self.stop, self.clock, self.sleep
         stats.start(pacer.start)
         next_tick = pacer.wall_start + self.tick_interval
+        next_archive = None if self.horizon is None else pacer.wall_start + self.horizon.interval
         next_status = clock() + self.status_interval
         max_iter = self.max_iter
         try:
@@ -169,6 +187,8 @@ class Runner:
                 while next_tick <= now:       # catch-up: one tick per interval passed, each capped
                     self.tick(next_tick)
                     next_tick += self.tick_interval
+                if next_archive is not None and next_archive <= now:
+                    next_archive = self.archive(next_archive, now)
                 self.visit(now)
                 if clock() >= next_status:
                     next_status = self._status(next_status)
@@ -233,6 +253,31 @@ class Runner:
             self.restock.update(v.product_ids)
         stats.visit_done(v.kind, self.pacer.lag, latency)
         return True
+
+    def archive(self, at, now):
+        """The archive step due at `at` (schedule time, <= `now`, the visit's): deletes what lies beyond
+        the horizon at `at`, at most the horizon's limit. Returns the schedule time of the next step:
+        the next point of the step grid, or, when the loop is behind (a stall, an outage) and that
+        point has passed already, the one after `now`: no burst of steps, as the next one archives
+        everything due by its own instant anyway."""
+        h = self.horizon
+        full = False
+        try:
+            r = self.writer.apply_archive(h.cutoff(at), h.limit, h.closing_since(at, self.delays))
+        except psycopg2.Error as e:
+            self.stats.failed_archives += 1
+            self._failed("an archive step", e)
+            r = None
+        else:
+            if r is None:
+                self.stats.archives_deferred += 1
+                full = True
+        if r is not None:
+            self.stats.archive_done({"events": r.events, "orders": r.orders, "order_items": r.order_items,
+                                     "inventory_items": r.inventory_items})
+            full = r.old_events >= h.limit or r.old_orders >= h.limit
+        due = h.next_step(at, full)
+        return due if due > now else h.next_step(now, full)
 
     def tick(self, now):
         """The lifecycle work due at `now` (schedule time), at most tick_limit changes of each kind."""

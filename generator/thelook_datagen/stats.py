@@ -7,7 +7,7 @@ from bisect import bisect_left
 from typing import Optional, TypedDict
 
 from .latency import Latency, LatencySummary
-from .tables import WRITTEN_TABLES
+from .tables import ARCHIVED_TABLES, WRITTEN_TABLES
 
 OPS = ("insert", "update", "delete")
 BEHIND_S = 1.0   # lag from which the status line says plainly that the target rate is not met
@@ -31,13 +31,17 @@ class Snapshot(TypedDict):
     tables: dict                         # table -> {"insert"/"update"/"delete": rows}, non-zero entries only
     visit_kinds: dict                    # "ghost"/"browse"/"abandoned_cart"/"purchase" -> committed visits
     ticks: int                           # lifecycle steps committed
-    errors: int                          # = failed_visits + failed_ticks
+    archived: dict                       # table -> rows deleted by --horizon archive steps (also in `tables`)
+    archive_steps: int                   # archive steps committed (0 without --horizon)
+    errors: int                          # = failed_visits + failed_ticks + failed_archives
     failed_visits: int
     failed_ticks: int
-    retries: int                         # = returning_user_gone + visit_retries + ticks_deferred
+    failed_archives: int
+    retries: int                         # = returning_user_gone + visit_retries + ticks_deferred + archives_deferred
     returning_user_gone: int
     visit_retries: int
     ticks_deferred: int
+    archives_deferred: int
     reconnects: int
     rate_changes: int                    # target rate changes through --control (target_visits_per_s is the last)
     lag_s: float                         # how late the last visit started behind its schedule
@@ -51,21 +55,29 @@ class Stats:
     visits               visits committed, one transaction each; a visit counts once however often
                          its statement ran. visits = sum(kinds.values()).
     kinds[kind]          committed visits per kind (sim.visits.VISIT_KINDS).
-    rows[(table, op)]    rows inserted/updated/deleted per table, by visits and lifecycle ticks
+    rows[(table, op)]    rows inserted/updated/deleted per table, by visits, lifecycle ticks and archive steps
                          (tables.WRITTEN_TABLES x OPS). The snapshot's rows = sum over all of them.
     ticks                lifecycle steps (ticks) committed, one transaction each (possibly changing no
                          row). Ticks run = ticks + failed_ticks + ticks_deferred.
     failed_visits        visits whose statement failed with the connection intact: rolled back,
                          skipped, not in `visits`.
     failed_ticks         lifecycle ticks that failed likewise; what was due is picked up by a later tick.
-                         errors = failed_visits + failed_ticks.
+    archived[table]      rows deleted by --horizon archive steps, per table (ARCHIVED_TABLES): sessions'
+                         events, final orders, their order items and the stock they sold. They are
+                         deletes, so each is also counted in rows[(table, "delete")].
+    archive_steps        --horizon archive steps committed, one transaction each (possibly deleting
+                         nothing). Steps run = archive_steps + failed_archives + archives_deferred.
+    failed_archives      archive steps that failed with the connection intact: rolled back; a later step
+                         archives the rows. errors = failed_visits + failed_ticks + failed_archives.
     returning_user_gone  returning users' visits whose user had been deleted meanwhile (account closed,
                          e.g. by another generator): re-planned as a sign-up and written (one visit).
     visit_retries        re-runs of a visit's statement after a deadlock, serialization failure or lock
                          timeout (the visit is still written once).
     ticks_deferred       lifecycle ticks put off after a conflict with a concurrent visit; what was due
-                         is applied by the next tick. retries = returning_user_gone + visit_retries
-                         + ticks_deferred.
+                         is applied by the next tick.
+    archives_deferred    archive steps rolled back after a conflict with a concurrent transaction (e.g.
+                         a deadlock with another generator); the next step does their work.
+                         retries = returning_user_gone + visit_retries + ticks_deferred + archives_deferred.
     reconnects           times the connection was lost (each followed by reconnecting with backoff).
     target_qps           the visits/s aimed at (0 = flat out): --avg-qps, then each rate the run loop
                          takes from the --control endpoint.
@@ -86,6 +98,10 @@ class Stats:
         self.kinds = {}
         self.ticks = 0
         self.rows = {(t, op): 0 for t in WRITTEN_TABLES for op in OPS}
+        self.archived = {t: 0 for t in ARCHIVED_TABLES}
+        self.archive_steps = 0
+        self.failed_archives = 0
+        self.archives_deferred = 0
         self.failed_visits = 0
         self.failed_ticks = 0
         self.returning_user_gone = 0
@@ -108,15 +124,23 @@ class Stats:
 
     @property
     def errors(self):
-        return self.failed_visits + self.failed_ticks
+        return self.failed_visits + self.failed_ticks + self.failed_archives
 
     @property
     def retries(self):
-        return self.returning_user_gone + self.visit_retries + self.ticks_deferred
+        return self.returning_user_gone + self.visit_retries + self.ticks_deferred + self.archives_deferred
 
     def add(self, table, op, n=1):
         if n:
             self.rows[(table, op)] += n
+
+    def archive_done(self, deleted):
+        """An archive step committed; `deleted`: {table: rows it deleted} (counted as deletes too)."""
+        self.archive_steps += 1
+        for table, n in deleted.items():
+            if n:
+                self.archived[table] += n
+                self.rows[(table, "delete")] += n
 
     def visit_done(self, kind, lag, latency=None):
         """A visit committed: its kind, how late it started, and how long writing it took (s)."""
@@ -161,13 +185,17 @@ class Stats:
             tables=per_table,
             visit_kinds=dict(sorted(self.kinds.items())),
             ticks=self.ticks,
+            archived={t: n for t, n in self.archived.items() if n},
+            archive_steps=self.archive_steps,
             errors=self.errors,
             failed_visits=self.failed_visits,
             failed_ticks=self.failed_ticks,
+            failed_archives=self.failed_archives,
             retries=self.retries,
             returning_user_gone=self.returning_user_gone,
             visit_retries=self.visit_retries,
             ticks_deferred=self.ticks_deferred,
+            archives_deferred=self.archives_deferred,
             reconnects=self.reconnects,
             rate_changes=self.rate_changes,
             lag_s=round(self.lag, 3),
@@ -194,6 +222,13 @@ def format_text(s: Snapshot):
     if lat and lat["max"]:
         line += (f" | latency ms mean {lat['mean']:.2f} p50 {lat['p50']:.2f} p95 {lat['p95']:.2f} "
                  f"p99 {lat['p99']:.2f} max {lat['max']:.2f}")
+    if s.get("archive_steps") or s.get("failed_archives") or s.get("archives_deferred"):
+        archived = s.get("archived") or {}
+        line += (f" | archived {sum(archived.values())} rows ("
+                 + (", ".join(f"{t} {n}" for t, n in archived.items()) or "none yet")
+                 + f") in {s['archive_steps']} steps")
+        if s.get("failed_archives") or s.get("archives_deferred"):
+            line += f" (failed {s.get('failed_archives', 0)}, deferred {s.get('archives_deferred', 0)})"
     if s.get("rate_changes"):
         line += f" | rate changes {s['rate_changes']}"
     if s["event"] == "status" and s["lag_s"] >= BEHIND_S:

@@ -1,5 +1,6 @@
 """The schema the generator writes into: tables, keys, indexes, replica identity."""
 from ..tables import SIGNAL
+from ..sim.archive import final_order_sql
 from ..sim.lifecycle import (CANCEL_BELOW, CLOSE_BELOW, ITEM_FATE_SEED, ORDER_FATE_SEED, RETURN_FROM,
                              USER_FATE_SEED, WRITE_OFF_BELOW, fate_sql)
 
@@ -102,14 +103,20 @@ def index_sql(schema):
             f"WHERE status = 'Processing' AND {order_fate} >= {CANCEL_BELOW}",
             f"CREATE INDEX IF NOT EXISTS orders_deliver_due_idx ON {s}.orders (shipped_at) WHERE status = 'Shipped'",
             f"CREATE INDEX IF NOT EXISTS orders_return_due_idx ON {s}.orders (delivered_at) "
-            f"WHERE status = 'Complete' AND {order_fate} >= {RETURN_FROM}"],
+            f"WHERE status = 'Complete' AND {order_fate} >= {RETURN_FROM}",
+            # orders a --horizon may archive (final), oldest first; also kept without a horizon, so that
+            # the schema does not depend on the options of the generator that created it
+            f"CREATE INDEX IF NOT EXISTS orders_archive_due_idx ON {s}.orders (created_at) "
+            f"WHERE {final_order_sql(order_fate)}"],
         "order_items": [
             f"CREATE INDEX IF NOT EXISTS order_items_order_id_idx ON {s}.order_items (order_id)",
             f"CREATE INDEX IF NOT EXISTS order_items_user_id_idx ON {s}.order_items (user_id)",
             f"CREATE INDEX IF NOT EXISTS order_items_product_id_idx ON {s}.order_items (product_id)"],
         "events": [
             f"CREATE INDEX IF NOT EXISTS events_user_id_idx ON {s}.events (user_id)",
-            f"CREATE INDEX IF NOT EXISTS events_session_id_idx ON {s}.events (session_id)"],
+            f"CREATE INDEX IF NOT EXISTS events_session_id_idx ON {s}.events (session_id)",
+            # the oldest sessions first, for --horizon (without it, each archive step would scan the table)
+            f"CREATE INDEX IF NOT EXISTS events_created_at_idx ON {s}.events (created_at)"],
         "users": [
             f"CREATE INDEX IF NOT EXISTS users_close_due_idx ON {s}.users (created_at) "
             f"WHERE {user_fate} < {CLOSE_BELOW}"],

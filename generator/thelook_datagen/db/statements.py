@@ -8,12 +8,14 @@ transaction, so an order always gets all its items.
 """
 from collections import namedtuple
 
+from ..sim.archive import final_order_sql
 from ..sim.lifecycle import (CANCEL_BELOW, CLOSE_BELOW, ITEM_FATE_SEED, ORDER_FATE_SEED, RETURN_FROM,
                              USER_FATE_SEED, WRITE_OFF_BELOW, fate_sql)
 from .ddl import ident
 
 VISIT_NAME = "thelook_visit"
 TICK_NAME = "thelook_tick"
+ARCHIVE_NAME = "thelook_archive"
 
 VISIT_PARAM_TYPES = (
     "bigint", "boolean",                                           # $1 user id, $2 sign-up?
@@ -175,6 +177,63 @@ SELECT (SELECT count(*) FROM cancelled)::int, (SELECT count(*) FROM cancelled_it
        (SELECT count(*) FROM closed_events)::int, ARRAY(SELECT id FROM closed ORDER BY id),
        ARRAY(SELECT product_id FROM written_off ORDER BY product_id),
        (SELECT count(*) FROM restocked)::int, (SELECT count(*) FROM moved)::int
+"""
+
+
+# $1 cutoff (epoch s), $2 limit (first events, orders), $3 closing_since (epoch s: sim.archive.may_be_closed)
+ARCHIVE_PARAM_TYPES = ("float8", "integer", "float8")
+
+# The row an archive step returns: the sessions' events selected by age (at most the limit; as many
+# means more is due), the sessions whose events were deleted, the final orders selected (likewise),
+# and the rows deleted per table.
+ArchiveResult = namedtuple("ArchiveResult", "old_events sessions old_orders events orders order_items "
+                                            "inventory_items")
+
+
+def archive_sql(schema):
+    """One step of --horizon (sim/archive.py says what and why), as one statement and so one transaction.
+
+    Small on purpose: at most $2 of the oldest events (whole sessions: all events of the sessions
+    they start) and $2 of the oldest final orders, each with its items and their sold stock. Every
+    row is found through an index (events_created_at_idx, orders_archive_due_idx, the items' order_id
+    index, primary keys), so a step reads and locks only the rows it deletes: row locks, never a table
+    lock, and never for long, so that visits and lifecycle ticks (of this and other generators) never
+    wait on it. The deletes take their keys as arrays (`= ANY (ARRAY(...))`) so that the generic plan
+    of the prepared statement probes the indexes whatever the size of the tables. Orders are taken
+    FOR UPDATE SKIP LOCKED: one a concurrent tick holds is left for the next step. Order items are deleted in the same statement as their order and their stock, so the
+    foreign keys (checked at the end of the statement) hold throughout and Debezium sees one
+    transaction. Sold stock is deleted only when its order item is deleted here: the stock of an open
+    order stays. An order whose buyer may still have the account closed (sim.archive.may_be_closed, a
+    primary-key probe of users) waits, so that archiving never makes a buyer look like a user who never
+    ordered."""
+    s = ident(schema)
+    final = final_order_sql(fate_sql("order_id", ORDER_FATE_SEED))
+    user_fate = fate_sql("u.id", USER_FATE_SEED)
+    return f"""
+WITH old_events AS MATERIALIZED (
+  SELECT session_id FROM {s}.events WHERE created_at < to_timestamp($1) ORDER BY created_at LIMIT $2),
+sessions AS MATERIALIZED (SELECT DISTINCT session_id FROM old_events),
+archived_events AS (
+  DELETE FROM {s}.events e WHERE e.session_id = ANY (ARRAY(SELECT session_id FROM sessions)) RETURNING 1),
+old_orders AS MATERIALIZED (
+  SELECT o.order_id FROM {s}.orders o
+  WHERE o.created_at < to_timestamp($1) AND {final}
+    AND NOT EXISTS (SELECT 1 FROM {s}.users u WHERE u.id = o.user_id AND u.created_at >= to_timestamp($3)
+                    AND {user_fate} < {CLOSE_BELOW})
+  ORDER BY o.created_at LIMIT $2 FOR UPDATE OF o SKIP LOCKED),
+archived_items AS (
+  DELETE FROM {s}.order_items oi WHERE oi.order_id = ANY (ARRAY(SELECT order_id FROM old_orders))
+  RETURNING oi.inventory_item_id),
+archived_orders AS (
+  DELETE FROM {s}.orders o WHERE o.order_id = ANY (ARRAY(SELECT order_id FROM old_orders)) RETURNING 1),
+archived_stock AS (
+  DELETE FROM {s}.inventory_items i
+  WHERE i.id = ANY (ARRAY(SELECT inventory_item_id FROM archived_items)) AND i.sold_at IS NOT NULL
+  RETURNING 1)
+SELECT (SELECT count(*) FROM old_events)::int, (SELECT count(*) FROM sessions)::int,
+       (SELECT count(*) FROM old_orders)::int, (SELECT count(*) FROM archived_events)::int,
+       (SELECT count(*) FROM archived_orders)::int, (SELECT count(*) FROM archived_items)::int,
+       (SELECT count(*) FROM archived_stock)::int
 """
 
 

@@ -13,8 +13,9 @@ import psycopg2.extensions
 from ..errors import Stopped, UserError
 from .ddl import ident
 from .literals import float_array, int_array, lit, str_array
-from .statements import (TICK_NAME, TICK_PARAM_TYPES, USER_FILLERS, VISIT_NAME, VISIT_PARAM_TYPES, TickResult,
-                         execute_template, prepare_sql, tick_sql, visit_sql)
+from .statements import (ARCHIVE_NAME, ARCHIVE_PARAM_TYPES, TICK_NAME, TICK_PARAM_TYPES, USER_FILLERS, VISIT_NAME,
+                         VISIT_PARAM_TYPES, ArchiveResult, TickResult, archive_sql, execute_template, prepare_sql,
+                         tick_sql, visit_sql)
 
 NO_USER_SQL = ",".join(["NULL"] * 14)
 TRANSIENT = (psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure,
@@ -92,6 +93,7 @@ class PgWriter:
         self.conn = None
         self.cur = None
         self._tick_exec = execute_template(TICK_NAME, len(TICK_PARAM_TYPES))
+        self._archive_exec = execute_template(ARCHIVE_NAME, len(ARCHIVE_PARAM_TYPES))
         self.extra_user_columns = ()   # columns of users beyond theLook's that it fills (statements.USER_FILLERS)
         if conn is not None:
             self._attach(conn)
@@ -111,6 +113,7 @@ class PgWriter:
                 self.log.info(f"users has column(s) {', '.join(extra)}: new users get them filled")
         cur.execute(prepare_sql(VISIT_NAME, VISIT_PARAM_TYPES, visit_sql(self.schema, extra)))
         cur.execute(prepare_sql(TICK_NAME, TICK_PARAM_TYPES, tick_sql(self.schema)))
+        cur.execute(prepare_sql(ARCHIVE_NAME, ARCHIVE_PARAM_TYPES, archive_sql(self.schema)))
         self.conn, self.cur = conn, cur
 
     def close(self):
@@ -211,6 +214,28 @@ class PgWriter:
                 return TickResult._make(self.cur.fetchone())
             except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
                 # raced with a visit of another generator; what is still due is picked up next tick
+                return None
+            except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+                if self.conn is not None and not self.conn.closed:
+                    raise
+                self._lost(e)
+
+    # -- horizon -----------------------------------------------------------------------------------
+    def apply_archive(self, cutoff, limit, closing_since):
+        """One archive step (--horizon): deletes, in one transaction, at most `limit` of the oldest
+        sessions' first events (with the rest of those sessions) and `limit` of the oldest final
+        orders (with their items and sold stock) dated before `cutoff` (epoch s), except orders of
+        users who may still be closed (signed up since `closing_since`, sim.archive). Returns its
+        ArchiveResult (statements.archive_sql), or None when it hit a conflict with a concurrent
+        transaction and was rolled back (the next step picks the rows up again)."""
+        while True:
+            try:
+                if self.cur is None:
+                    raise psycopg2.InterfaceError("not connected")
+                self.cur.execute(self._archive_exec, (cutoff, limit, closing_since))
+                return ArchiveResult._make(self.cur.fetchone())
+            except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
+                # e.g. a deadlock with another generator's account closure deleting the same events
                 return None
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                 if self.conn is not None and not self.conn.closed:

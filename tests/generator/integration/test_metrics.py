@@ -1,6 +1,7 @@
 """--metrics-port end to end: a run on a fresh schema (reference data, a short bulk history, then
-visits flat out with a fast lifecycle, so rows are inserted, updated and deleted) is scraped while it
-runs and once more after its summary (--metrics-linger keeps the server up for that final scrape).
+visits flat out with a fast lifecycle and a --horizon that archives the older part of the history, so
+rows are inserted, updated and deleted) is scraped while it runs and once more after its summary
+(--metrics-linger keeps the server up for that final scrape).
 
 Done when: the final scrape's counters are the JSON summary's, and for each table the rows the
 generator counts as inserted (streaming and COPY loads) minus those it counts as deleted equal the
@@ -47,7 +48,7 @@ def test_metrics_while_running_and_final_counts_equal_summary_and_database(start
     url = f"http://127.0.0.1:{port}/metrics"
     proc = start_gen("--schema", schema, "--if_exists", "replace", "--no-create-topic", "--seed", "17",
                      "--max_iter", str(VISITS), "--backfill-days", "0.003", "--backfill-rate", "5",
-                     "--log-format", "json", "--status-interval", "1", *FAST,
+                     "--log-format", "json", "--status-interval", "1", *FAST, "--horizon", "60s",
                      "--metrics-port", str(port), "--metrics-linger", "60")
     err = watch(proc)
     err.wait_for('"event": "backfill"', timeout=30)
@@ -92,9 +93,14 @@ def test_metrics_while_running_and_final_counts_equal_summary_and_database(start
         (t, op): n for t, ops in summary["tables"].items() for op, n in ops.items()}
     assert sum(written.values()) == summary["rows"]
     assert by_label(final, "thelook_errors_total", "kind") == {
-        k: summary[k] for k in ("failed_visits", "failed_ticks")}
+        k: summary[k] for k in ("failed_visits", "failed_ticks", "failed_archives")}
     assert by_label(final, "thelook_retries_total", "kind") == {
-        k: summary[k] for k in ("returning_user_gone", "visit_retries", "ticks_deferred")}
+        k: summary[k] for k in ("returning_user_gone", "visit_retries", "ticks_deferred", "archives_deferred")}
+    archived = by_label(final, "thelook_rows_archived_total", "table")
+    assert {t: v for t, v in archived.items() if v} == summary["archived"]
+    assert archived["events"] > 0 and archived["orders"] > 0         # the history's older part
+    assert one(final, "thelook_archive_steps_total") == summary["archive_steps"] > 0
+    assert one(final, "thelook_horizon_seconds") == 60
     assert one(final, "thelook_reconnects_total") == summary["reconnects"]
     assert one(final, "thelook_lifecycle_ticks_total") == summary["ticks"] > 0
     assert one(final, "thelook_visit_write_latency_seconds_count") == VISITS

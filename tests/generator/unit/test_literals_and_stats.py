@@ -99,6 +99,25 @@ def test_counters_add_up_and_each_has_its_key_and_place_in_the_line():
     assert "| ticks 6 | errors 3 retries 7 (gone 1, conflict 2, tick 4) reconnects 5 |" in line
 
 
+def test_archived_rows_are_deletes_counted_apart_and_shown_once_there_are_steps():
+    stats = Stats(10)
+    stats.add("events", "insert", 100)
+    stats.add("events", "delete", 3)                 # an account closure, not the horizon
+    assert "archived" not in format_text(stats.snapshot())
+    stats.archive_done({"events": 40, "orders": 2, "order_items": 3, "inventory_items": 3})
+    stats.archive_done({"events": 0, "orders": 0, "order_items": 0, "inventory_items": 0})
+    stats.failed_archives, stats.archives_deferred = 1, 2
+    snap = stats.snapshot()
+    assert snap["archived"] == {"events": 40, "orders": 2, "order_items": 3, "inventory_items": 3}
+    assert snap["archive_steps"] == 2
+    assert snap["tables"]["events"] == {"insert": 100, "delete": 43}
+    assert snap["tables"]["orders"] == {"delete": 2} and snap["rows"] == 100 + 43 + 2 + 3 + 3
+    assert (snap["errors"], snap["retries"]) == (1, 2)
+    line = format_text(snap)
+    assert ("| archived 48 rows (events 40, orders 2, order_items 3, inventory_items 3) in 2 steps "
+            "(failed 1, deferred 2)") in line
+
+
 def test_a_record_of_its_own_is_shown_even_when_quiet():
     out = io.StringIO()
     Log("json", quiet=True, stream=out).record("backfill", {"rows": 3}, "backfill: 3 rows")

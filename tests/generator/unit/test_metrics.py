@@ -86,8 +86,10 @@ def known_stats():
                          ("inventory_items", "delete", 6), ("users", "update", 1), ("users", "delete", 1)]:
         stats.add(table, op, n)
     stats.ticks = 9
-    stats.failed_visits, stats.failed_ticks = 2, 1
-    stats.returning_user_gone, stats.visit_retries, stats.ticks_deferred = 1, 3, 4
+    stats.archive_done({"events": 5, "orders": 1, "order_items": 2, "inventory_items": 2})
+    stats.archive_done({"events": 0, "orders": 0, "order_items": 0, "inventory_items": 0})
+    stats.failed_visits, stats.failed_ticks, stats.failed_archives = 2, 1, 1
+    stats.returning_user_gone, stats.visit_retries, stats.ticks_deferred, stats.archives_deferred = 1, 3, 4, 2
     stats.reconnects = 5
     return stats
 
@@ -124,14 +126,20 @@ def test_collector_figures_are_the_summary_figures():
     assert set(written) == {(op, t) for t in WRITTEN_TABLES for op in ("insert", "update", "delete")}
     assert {(t, op): n for (op, t), n in written.items() if n} == {
         (t, op): n for t, ops in summary["tables"].items() for op, n in ops.items()}
-    assert sum(written.values()) == summary["rows"] == 45
+    assert sum(written.values()) == summary["rows"] == 55    # 45 + the 10 archived rows (deletes)
+
+    archived = samples(m["thelook_rows_archived"], "_total")
+    assert archived == {"events": 5, "orders": 1, "order_items": 2, "inventory_items": 2} == summary["archived"]
+    assert samples(m["thelook_archive_steps"], "_total") == {(): summary["archive_steps"]} == {(): 2}
+    assert written[("delete", "events")] == 4 + 5 and written[("delete", "orders")] == 1
 
     errors = samples(m["thelook_errors"], "_total")
-    assert errors == {"failed_visits": summary["failed_visits"], "failed_ticks": summary["failed_ticks"]}
-    assert sum(errors.values()) == summary["errors"] == 3
+    assert errors == {k: summary[k] for k in ("failed_visits", "failed_ticks", "failed_archives")}
+    assert sum(errors.values()) == summary["errors"] == 4
     retries = samples(m["thelook_retries"], "_total")
-    assert retries == {k: summary[k] for k in ("returning_user_gone", "visit_retries", "ticks_deferred")}
-    assert sum(retries.values()) == summary["retries"] == 8
+    assert retries == {k: summary[k] for k in ("returning_user_gone", "visit_retries", "ticks_deferred",
+                                               "archives_deferred")}
+    assert sum(retries.values()) == summary["retries"] == 10
     assert samples(m["thelook_reconnects"], "_total") == {(): summary["reconnects"]} == {(): 5}
     assert samples(m["thelook_lifecycle_ticks"], "_total") == {(): summary["ticks"]} == {(): 9}
 
@@ -146,8 +154,8 @@ def test_collector_figures_are_the_summary_figures():
 
     gauges = {name: m[name].samples[0].value for name in (
         "thelook_target_visits_per_second", "thelook_schedule_lag_seconds", "thelook_schedule_max_lag_seconds",
-        "thelook_run_finished")}
-    assert gauges == {"thelook_target_visits_per_second": 12.5, "thelook_schedule_lag_seconds": 0.125,
+        "thelook_run_finished", "thelook_horizon_seconds")}
+    assert gauges == {"thelook_horizon_seconds": 0.0, "thelook_target_visits_per_second": 12.5, "thelook_schedule_lag_seconds": 0.125,
                       "thelook_schedule_max_lag_seconds": 0.25, "thelook_run_finished": 0.0}
     info = m["thelook_generator_info"].samples[0]
     assert info.name == "thelook_generator_info" and info.labels["seed"] == "7" and info.value == 1

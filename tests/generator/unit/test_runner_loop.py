@@ -6,17 +6,19 @@ import psycopg2
 import pytest
 from thelook_datagen.sim.pools import UserEntry
 
-from thelook_datagen.db.statements import TickResult
+from thelook_datagen.db.statements import ArchiveResult, TickResult
 from thelook_datagen.db.writer import UserVanished
 from thelook_datagen.errors import UserError
 from thelook_datagen.pacing import Pacer
 from thelook_datagen.runner import MAX_FAILED_IN_A_ROW, TICK_INTERVAL, TICK_LIMIT, WAIT_STEP, Runner, StopFlag
+from thelook_datagen.sim.archive import ARCHIVE_BACKLOG_INTERVAL, ARCHIVE_INTERVAL, ARCHIVE_LIMIT, Horizon
 from thelook_datagen.sim.lifecycle import Delays
 from thelook_datagen.sim.visits import PURCHASE
 from thelook_datagen.stats import Stats
 
 WALL = 1_800_000_000.0
 NO_CHANGES = TickResult(0, 0, 0, 0, 0, 0, 0, 0, 0, [], [], 0, 0)
+NOTHING_ARCHIVED = ArchiveResult(0, 0, 0, 0, 0, 0, 0)
 
 
 class FakeClock:
@@ -43,13 +45,15 @@ class FakeClock:
 class FakeWriter:
     """What the loop needs of db.writer.PgWriter. Every call is recorded in `calls` with the clock's
     time; a visit takes `write_s` seconds of the fake clock. `visit_hook(n, visit)` runs inside the
-    n-th call of apply_visit (1-based) and may raise; `tick_hook(now, limit)` returns the tick's result."""
+    n-th call of apply_visit (1-based) and may raise; `tick_hook(now, limit)` returns the tick's result,
+    `archive_hook(cutoff, limit)` the archive step's."""
 
-    def __init__(self, clock, write_s=0.01, visit_hook=None, tick_hook=None):
+    def __init__(self, clock, write_s=0.01, visit_hook=None, tick_hook=None, archive_hook=None):
         self.clock = clock
         self.write_s = write_s
         self.visit_hook = visit_hook
         self.tick_hook = tick_hook
+        self.archive_hook = archive_hook
         self.calls = []
         self.next_id = 1
         self.closed = False
@@ -68,6 +72,10 @@ class FakeWriter:
         self.calls.append(("tick", now, limit))
         return self.tick_hook(now, limit) if self.tick_hook else NO_CHANGES
 
+    def apply_archive(self, cutoff, limit, closing_since):
+        self.calls.append(("archive", cutoff, limit, closing_since))
+        return self.archive_hook(cutoff, limit) if self.archive_hook else NOTHING_ARCHIVED
+
     def close(self):
         self.closed = True
 
@@ -76,6 +84,9 @@ class FakeWriter:
 
     def ticks(self):
         return [c for c in self.calls if c[0] == "tick"]
+
+    def archives(self):
+        return [c for c in self.calls if c[0] == "archive"]
 
 
 class FakeLog:
@@ -97,9 +108,9 @@ class FakeLog:
 @pytest.fixture
 def loop(make_planner):
     """loop(qps=..., writer=..., **runner options) -> (runner, clock, writer, log)."""
-    def make(qps=0.0, write_s=0.01, visit_hook=None, tick_hook=None, seed=3, **kw):
+    def make(qps=0.0, write_s=0.01, visit_hook=None, tick_hook=None, archive_hook=None, seed=3, **kw):
         clock = FakeClock()
-        writer = FakeWriter(clock, write_s, visit_hook, tick_hook)
+        writer = FakeWriter(clock, write_s, visit_hook, tick_hook, archive_hook)
         log = FakeLog(clock)
         stats = Stats(qps, clock=clock.monotonic)
         pacer = Pacer(qps, seed=seed, clock=clock.monotonic, wall=clock.time)
@@ -179,6 +190,94 @@ def test_a_tick_put_off_is_counted_and_its_restock_kept_for_the_next(loop):
     assert summary["ticks"] + summary["ticks_deferred"] + summary["failed_ticks"] == len(writer.ticks()) > 1
     assert seen[0] and set(seen[0]) <= set(seen[1])                        # what the deferred tick had is offered again
     assert 777 in moved[0] and 777 in moved[1], "an address change is not lost with a deferred tick"
+
+
+# -- the shop horizon (--horizon) ---------------------------------------------------------------------
+def test_without_a_horizon_nothing_is_archived(loop):
+    runner, clock, writer, _ = loop(qps=10.0, max_iter=50)
+    summary = runner.run()
+    assert writer.archives() == [] and summary["archive_steps"] == 0 and summary["archived"] == {}
+
+
+def test_archive_steps_run_every_interval_of_the_schedule_with_the_cutoff_of_their_instant(loop):
+    """10 visits/s for 5 s with a 60 s horizon: a step every ARCHIVE_INTERVAL of schedule time, before
+    the visit due after it, at its own cutoff, with the limit; what it deletes is counted as archived
+    and as deletes of each table."""
+    def archive(cutoff, limit):
+        return ArchiveResult(old_events=12, sessions=3, old_orders=1, events=14, orders=1, order_items=2,
+                             inventory_items=2)
+    runner, clock, writer, _ = loop(qps=10.0, max_iter=50, horizon=Horizon(60.0), archive_hook=archive)
+    summary = runner.run()
+    steps = writer.archives()
+    assert len(steps) >= 4
+    assert [cutoff for _, cutoff, _, _ in steps] == [WALL + ARCHIVE_INTERVAL * k - 60.0
+                                                     for k in range(1, len(steps) + 1)]
+    assert {limit for _, _, limit, _ in steps} == {ARCHIVE_LIMIT}
+    # orders of users who may still be closed wait: those who signed up within close_max (80 s here)
+    assert [since for _, _, _, since in steps] == [cutoff + 60.0 - Delays.for_scale(8640).close_max
+                                                   for _, cutoff, _, _ in steps]
+    schedule = [c[1] + 60.0 if c[0] == "archive" else c[1] if c[0] == "tick" else c[2].ev_ts[-1]
+                for c in writer.calls]
+    assert schedule == sorted(schedule)
+    n = len(steps)
+    assert summary["archive_steps"] == n
+    assert summary["archived"] == {"events": 14 * n, "orders": n, "order_items": 2 * n, "inventory_items": 2 * n}
+    assert summary["tables"]["events"]["delete"] == 14 * n and summary["tables"]["orders"]["delete"] == n
+
+
+def test_a_backlog_is_worked_off_in_small_steps_between_visits(loop):
+    """A step that hits its limit (an earlier run's history) is followed after ARCHIVE_BACKLOG_INTERVAL,
+    with visits in between, until a step finds less than the limit; then every ARCHIVE_INTERVAL again."""
+    backlog = [3 * ARCHIVE_LIMIT + 17]
+
+    def archive(cutoff, limit):
+        n = min(limit, backlog[0])
+        backlog[0] -= n
+        return NOTHING_ARCHIVED._replace(old_orders=n, orders=n, order_items=n, inventory_items=n)
+    runner, clock, writer, _ = loop(qps=50.0, max_iter=300, horizon=Horizon(3600.0), archive_hook=archive)
+    summary = runner.run()
+    cutoffs = [c[1] + 3600.0 for c in writer.archives()]
+    gaps = [round(b - a, 6) for a, b in zip(cutoffs, cutoffs[1:])]
+    assert backlog == [0] and summary["archived"]["orders"] == 3 * ARCHIVE_LIMIT + 17
+    # three full steps, each followed soon (the first visit due at or after the backlog interval)
+    assert all(ARCHIVE_BACKLOG_INTERVAL <= g < ARCHIVE_BACKLOG_INTERVAL + 0.2 for g in gaps[:3]), gaps
+    assert all(ARCHIVE_INTERVAL <= g < ARCHIVE_INTERVAL + 0.2 for g in gaps[4:]), gaps
+    kinds = [c[0] for c in writer.calls]
+    first, fourth = [i for i, k in enumerate(kinds) if k == "archive"][:4:3]
+    assert "visit" in kinds[first:fourth], "visits go on between the steps of a backlog"
+
+
+def test_after_a_stall_one_archive_step_catches_up_with_no_burst(loop):
+    """The 5th write stalls 4.2 s: before the 6th visit one step runs (the one due first; its successor
+    archives all that came due meanwhile), not one per interval missed as for lifecycle ticks."""
+    def stall(n, _visit):
+        if n == 5:
+            writer.clock.t += 4.2
+    runner, clock, writer, _ = loop(qps=0.0, write_s=0.01, visit_hook=stall, max_iter=8, horizon=Horizon(60.0))
+    runner.run()
+    kinds = [c[0] for c in writer.calls]
+    sixth = [i for i, k in enumerate(kinds) if k == "visit"][5]
+    assert kinds[kinds.index("visit", 0) + 4:sixth].count("archive") == 1
+    assert len(writer.archives()) == 1 and len(writer.ticks()) == 8
+
+
+def test_a_failed_or_deferred_archive_step_is_counted_and_the_run_goes_on(loop):
+    results = [psycopg2.errors.UndefinedTable("relation \"demo.orders\" does not exist"), None]
+
+    def archive(cutoff, limit):
+        r = results.pop(0) if results else NOTHING_ARCHIVED
+        if isinstance(r, Exception):
+            raise r
+        return r
+    runner, clock, writer, log = loop(qps=20.0, max_iter=100, horizon=Horizon(10.0), archive_hook=archive)
+    summary = runner.run()
+    assert summary["visits"] == 100
+    assert summary["failed_archives"] == 1 and summary["errors"] == 1
+    assert summary["archives_deferred"] == 1 and summary["retries"] == 1
+    # steps run = committed + failed + deferred
+    assert summary["archive_steps"] + 2 == len(writer.archives())
+    assert [m for _, m in log.warnings] == ['an archive step failed and was skipped: relation "demo.orders" does '
+                                            'not exist']
 
 
 # -- giving up -----------------------------------------------------------------------------------
