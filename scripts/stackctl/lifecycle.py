@@ -88,7 +88,7 @@ def _check_ports_free(ports, only=SERVICES):
 
 
 def _start_and_wait(server, defs, lay, ports, t0):
-    started, ready = {}, set()
+    started, ready, tries = {}, set(), {}
     last_report = time.monotonic()
     while len(ready) < len(defs):
         info = {p["name"]: p for p in server.getAllProcessInfo()}
@@ -109,7 +109,17 @@ def _start_and_wait(server, defs, lay, ports, t0):
                 continue
             proc = info[svc.name]
             if proc["statename"] in supervise.FAILED_STATES:
-                _fail(lay, svc.name, f"the process ended ({proc['statename']}: {proc['description']})")
+                tries[svc.name] = tries.get(svc.name, 1) + 1
+                if tries[svc.name] > svc.attempts:
+                    _fail(lay, svc.name, f"the process ended ({proc['statename']}: {proc['description']})")
+                say(f"{svc.name} ended while starting ({proc['description']}): starting it again (attempt "
+                    f"{tries[svc.name]} of {svc.attempts})")
+                try:
+                    server.startProcess(svc.name, False)
+                except xmlrpc.client.Fault as fault:
+                    _fail(lay, svc.name, f"supervisord could not start it ({fault.faultString})")
+                started[svc.name] = time.monotonic()
+                continue
             reason = probes.check(svc.name, ports, lay.pg_bin) if proc["statename"] == "RUNNING" else "starting"
             if reason is None:
                 if svc.name == "postgres":
