@@ -16,27 +16,32 @@ Every --sample-interval seconds it samples, and prints one line:
   RSS          of every supervised program of the stack (its process tree: PostgreSQL's backends, a Flink
                script and its JVM) and of the generator, from /proc (VmRSS), and their total; for the processes
                that are not JVMs also PSS (smaps_rollup: shared pages divided among the processes mapping them)
-  heap         of every JVM, after garbage collection: the heap without the young generation's Eden, i.e.
-               what the last collection left (survivors and old generation) plus what was promoted since.
-               Kafka and Connect: jvm_memory_pool_used_bytes of the JMX exporter (Prometheus). Its
-               jvm_memory_pool_collection_used_bytes is not used: Java 17 updates it for "G1 Old Gen" only
-               after a mixed or full collection (it reads 0 with 170 MB in the old generation). Flink
-               (JobManager, TaskManager, SQL gateway) exports only Status.JVM.Memory.Heap.Used, Eden included:
-               for those `jstat -gc` of the stack's Java (S0U + S1U + OU)
+  heap         of every JVM (Kafka, Connect, Flink's JobManager, TaskManager and SQL gateway) after garbage
+               collection. At every sample, without disturbing it: old generation + survivors, i.e. what the
+               last young collection kept plus old garbage not collected yet (the JMX exporter's
+               jvm_memory_pool_used_bytes for Kafka and Connect, from Prometheus; `jstat -gc` of the stack's
+               Java for Flink's JVMs, which export only Status.JVM.Memory.Heap.Used, young generation
+               included). At --full-gcs samples (default 5, evenly from the end of the warm-up to the end):
+               the live heap, the bytes of the objects that survive a full collection, which `jcmd PID
+               GC.class_histogram` forces (stop the world: 1.4 to 6.6 s per JVM at load 78 on 2 cores, hence
+               not at every sample) and counts. The live heap is what the goal judges: the estimate can be far
+               above it (Connect: 96 MB old+survivor, 26 MB alive), and Prometheus has nothing closer:
+               jvm_memory_pool_collection_used_bytes is updated for "G1 Old Gen" by Java 17 only after a mixed
+               or full collection (it read 0 with 170 MB in Kafka's old generation)
   Flink state  the state size of each job's last completed checkpoint (REST /jobs/<id>/checkpoints)
   disk         Kafka's log dirs (the brokers' log.dirs), the PostgreSQL database (pg_database_size),
                the Flink folder (checkpoints and local working dirs), Prometheus' TSDB, the logs, the data
                dir in all (allocated blocks, as du)
   slot WAL     the WAL the connector's replication slot retains (pg_current_wal_lsn() - restart_lsn)
-  health       the connector's state, the jobs RUNNING, their restarts (exception history)
+  health       the connector's state, the jobs RUNNING, their restarts (numRestarts of each job)
 
 At the end it stops the generator, runs `thelook-datagen verify` (its duration, peak RSS and verdict), prints
 per series the start and end (after the warm-up) and the least-squares trend per simulated and per real
 hour, what a demo day costs in disk, and checks the goals:
 
-  memory flat    every JVM's heap after GC and every other process's PSS (RSS where PSS cannot be read) grows
-                 by less than 5% per simulated hour (of its level at the end of the warm-up; growth under 1 MiB
-                 per simulated hour is noise). PSS, not RSS: PostgreSQL's shared_buffers count in the RSS of
+  memory flat    every JVM's live heap (heap after full GC; with --full-gcs under 3, old+survivor) and every
+                 other process's PSS (RSS where PSS cannot be read) grows by less than 5% per simulated hour
+                 (of its level at the end of the warm-up; growth under 1 MiB per simulated hour is noise). PSS, not RSS: PostgreSQL's shared_buffers count in the RSS of
                  every backend that touched them, which rises for a long time without any memory being added
   disk linear    Kafka's log dirs, the PostgreSQL database and the Flink state do not grow faster in the
                  second half of the measured window than in the first (at most 1.5 times, plus 1 MiB per
@@ -89,6 +94,9 @@ MEMORY_LIMIT = 0.05            # goal: memory grows by less than 5% per simulate
 NOISE_FLOOR = 1 * MIB          # growth per simulated hour below this is noise, memory or disk
 DISK_ACCELERATION = 1.5        # the second half of the window may grow at most this much faster than the first
 PROJECTION_SIM_HOURS = 8.0     # the slot's retained WAL is projected over this much more of the demo
+# verify's --timeout bounds its whole read of the change topics, not only the wait for the connector: a million
+# change events took more than 600 s on the loaded 2-core machine (and verify then blamed the connector)
+VERIFY_TIMEOUT = 3600
 DEFAULT_CONNECTOR = ROOT / "connectors" / "thelook-postgres.json"
 ENV_NEEDED = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "KAFKA_BOOTSTRAP_SERVERS", "CONNECT_URL",
               "FLINK_URL", "PROMETHEUS_URL")
@@ -381,21 +389,47 @@ def jvm_pid(root, kids):
     return best and best[0]
 
 
-def jstat_after_gc(java, pid):
-    """Survivors + old generation (bytes) of a JVM from `jstat -gc`, or None."""
-    try:
-        out = subprocess.run([str(java / "bin" / "jstat"), "-gc", str(pid)], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+def jstat_old_survivor(text):
+    """Survivors + old generation (bytes) from `jstat -gc` output (KiB columns S0U, S1U, OU), or None."""
+    lines = text.strip().split("\n")
+    if len(lines) < 2:
         return None
-    lines = out.stdout.split("\n")
-    if out.returncode != 0 or len(lines) < 2:
-        return None
-    row = dict(zip(lines[0].split(), lines[1].split()))
+    row = dict(zip(lines[0].split(), lines[-1].split()))
     try:
         return sum(float(row[k]) for k in ("S0U", "S1U", "OU")) * 1024
     except (KeyError, ValueError):
         return None
+
+
+def histogram_total(text):
+    """Bytes of the last line `Total <instances> <bytes>` of a class histogram (jcmd GC.class_histogram), or None."""
+    for line in reversed(text.strip().split("\n")):
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "Total" and parts[2].isdigit():
+            return float(parts[2])
+    return None
+
+
+def java_tool(java, tool, *args, timeout=120):
+    """stdout of a JDK tool of the stack's Java, or None when it fails."""
+    try:
+        out = subprocess.run([str(java / "bin" / tool), *map(str, args)], capture_output=True, text=True,
+                             timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def live_heap(java, pid):
+    """Bytes of the objects alive in a JVM's heap: `jcmd PID GC.class_histogram` runs a full collection first (a
+    stop-the-world one, even with -XX:+ExplicitGCInvokesConcurrent) and counts what survived it."""
+    text = java_tool(java, "jcmd", pid, "GC.class_histogram")
+    return None if text is None else histogram_total(text)
+
+
+def old_survivor_heap(java, pid):
+    text = java_tool(java, "jstat", "-gc", pid, timeout=30)
+    return None if text is None else jstat_old_survivor(text)
 
 
 class Soak:
@@ -413,6 +447,11 @@ class Soak:
         self.jvms = {}                    # service -> "prometheus" | "jstat" | None
         self.health = []                  # per sample: (connector state, jobs running, jobs expected, restarts)
         self.restarts0 = None
+        self.job_restarts = {}
+        # real seconds at which a sample also forces a full GC in every JVM: evenly from the warm-up's end to the end
+        k = args.full_gcs
+        span = (minutes - warmup_min) * 60
+        self.full_gc_due = [warmup_min * 60 + span * (i / (k - 1) if k > 1 else 1) for i in range(k)]
         self._pids = {}
         self.notes = []
 
@@ -433,13 +472,13 @@ class Soak:
         if stack_status_ok(self.base_env):
             self.say(f"stack of {self.data} running")
         else:
-            was_running = bool(service_pids())
+            # a stack this bench starts, it stops at the end, also when `up` fails half-way
+            self.started_stack = not service_pids()
             self.say(f"no healthy stack in {self.data}: scripts/stack up")
             res = subprocess.run([str(ROOT / "scripts" / "stack"), "up"], env=self.base_env, stdout=self.out,
                                  stderr=subprocess.STDOUT, text=True)
             if res.returncode != 0:
                 raise CannotRun(f"scripts/stack up failed (exit {res.returncode}; its log is above)")
-            self.started_stack = not was_running
         self.env = {**self.base_env, **stack_exports(self.base_env)}
 
     def setup(self):
@@ -586,24 +625,31 @@ class Soak:
             if not jvm_pids.get(name):
                 self.put(values, f"pss:{name}", "pss", f"PSS {name}", None if pss is None else pss * 1024)
         self.put(values, "rss:total", "rss", "RSS total", total)
-        # heap after GC per JVM
-        prom = self.env["PROMETHEUS_URL"]
-        pool = prom_by_instance(prom, f'sum by (instance) (jvm_memory_pool_used_bytes{{pool=~"{SURVIVOR_POOLS}"}})')
-        # jstat starts a JVM: seconds each on a busy machine, so all at once
-        with ThreadPoolExecutor(max_workers=4) as ex:
-            jstat = {name: ex.submit(jstat_after_gc, self.java, jpid) for name, jpid in jvm_pids.items()
-                     if jpid is not None and name not in pool}
+        # heap per JVM: old generation + survivors at every sample (the JMX exporter's pools where a JVM has them,
+        # else jstat); live objects after a forced full collection (jcmd) at the few planned samples only
+        pool = prom_by_instance(self.env["PROMETHEUS_URL"],
+                                f'sum by (instance) (jvm_memory_pool_used_bytes{{pool=~"{SURVIVOR_POOLS}"}})')
+        force = bool(self.full_gc_due) and t >= self.full_gc_due[0]
+        while self.full_gc_due and t >= self.full_gc_due[0]:
+            self.full_gc_due.pop(0)
+        # each tool starts a JVM (seconds on a busy machine): all at once; the estimate before the forced collection
+        with ThreadPoolExecutor(max_workers=5) as ex:
+            estimates = {name: ex.submit(old_survivor_heap, self.java, jpid) for name, jpid in jvm_pids.items()
+                         if jpid is not None and name not in pool}
+        with ThreadPoolExecutor(max_workers=5) as ex:
+            live = {name: ex.submit(live_heap, self.java, jpid) for name, jpid in jvm_pids.items()
+                    if jpid is not None and force}
         for name, jpid in jvm_pids.items():
             if jpid is None:
                 continue
             if name in pool:
-                value, how = pool[name], "prometheus"
+                value, how = pool[name], "JMX exporter pools (Prometheus)"
             else:
-                value, how = jstat[name].result(), "jstat"
-            if value is None:
-                how = None
-            self.jvms[name] = self.jvms.get(name) or how
-            self.put(values, f"heap:{name}", "heap", f"heap after GC {name}", value)
+                value, how = estimates[name].result(), "jstat -gc"
+            self.jvms[name] = self.jvms.get(name) or (how if value is not None else None)
+            self.put(values, f"heap:{name}", "heap", f"heap old+survivor {name}", value)
+            if force:
+                self.put(values, f"live:{name}", "live", f"heap after full GC {name}", live[name].result())
         # Flink: jobs, their last checkpoint's state size, restarts
         jobs_running, restarts, state = 0, 0, 0
         try:
@@ -619,11 +665,14 @@ class Soak:
                 size = ((cp.get("latest") or {}).get("completed") or {}).get("state_size")
             except Exception:
                 size = None
+            # the job's numRestarts (since its submission), kept at its highest: it may read 0 while restarting
             try:
-                hist = http_json(f"{self.env['FLINK_URL']}/jobs/{job['jid']}/exceptions")["exceptionHistory"]
-                restarts += len(hist.get("entries", []))
+                got = http_json(f"{self.env['FLINK_URL']}/jobs/{job['jid']}/metrics?get=numRestarts")
+                n = int(float(got[0]["value"])) if got else 0
             except Exception:
-                pass
+                n = 0
+            self.job_restarts[job["jid"]] = max(n, self.job_restarts.get(job["jid"], 0))
+            restarts += self.job_restarts[job["jid"]]
             self.put(values, f"state:{short}", "state", f"Flink state {short}", size)
             state += size or 0
         self.put(values, "state:total", "state", "Flink state, all jobs", state if mine else None)
@@ -657,9 +706,11 @@ class Soak:
         v = s["values"]
         conn, jobs, want, restarts = self.health[-1]
         heaps = " ".join(f"{k[5:]} {mib(x, '.0f')}" for k, x in v.items() if k.startswith("heap:"))
+        live = " ".join(f"{k[5:]} {mib(x, '.0f')}" for k, x in v.items() if k.startswith("live:"))
         rate = s["visits"] / s["t"] if s["t"] > 0 else 0
         return (f"#{n} t {s['t'] / 60:5.1f} min, sim {s['sim_h']:.2f} h, {s['visits']:,.0f} visits ({rate:.1f}/s) | "
-                f"RSS total {mib(v['rss:total'], '.0f')} MiB | heap after GC {heaps} MiB | Flink state "
+                f"RSS total {mib(v['rss:total'], '.0f')} MiB | heap old+survivor {heaps} MiB"
+                + (f" | heap after full GC {live} MiB" if live else "") + " | Flink state "
                 f"{mib(v.get('state:total'))} MiB | Kafka {mib(v['disk:kafka'])} MiB, PostgreSQL "
                 f"{mib(v['disk:postgres'])} MiB, slot WAL {mib(v.get('wal:slot'))} MiB | connector {conn}, jobs "
                 f"{jobs}/{want} RUNNING, restarts {restarts}")
@@ -669,12 +720,12 @@ class Soak:
         from proc_watch import WatchedProcess
         with tempfile.TemporaryDirectory(prefix="thelook-soak-verify-") as tmp:
             report = Path(tmp) / "verify.json"
-            cmd = [str(BIN / "thelook-datagen"), "verify", "--slot", self.slot, "--timeout", "600",
+            cmd = [str(BIN / "thelook-datagen"), "verify", "--slot", self.slot, "--timeout", str(VERIFY_TIMEOUT),
                    "--json", str(report), "--quiet"]
             self.say(f"verify: {' '.join(cmd[1:4])} ...")
             t0 = time.monotonic()
             w = WatchedProcess(cmd, env=self.env, interval=1.0, stdout_path=Path(tmp) / "verify.out")
-            rc = w.wait(timeout=3600)
+            rc = w.wait(timeout=2 * VERIFY_TIMEOUT)
             took = time.monotonic() - t0
             out = (Path(tmp) / "verify.out").read_text(errors="replace")
             try:
@@ -699,7 +750,8 @@ class Soak:
             # that map them: PostgreSQL's shared_buffers, touched by more backends as they run, inflate the RSS of
             # its tree, not its PSS), by its RSS where PSS cannot be read (another user's process, not root)
             pss_known = self.samples and self.samples[-1]["values"].get(f"pss:{name}") is not None
-            if group == "heap" or group == "pss" and pss_known or group == "rss" and name != "total" \
+            judged_heap = "live" if self.args.full_gcs >= 3 else "heap"
+            if group == judged_heap or group == "pss" and pss_known or group == "rss" and name != "total" \
                     and name not in self.jvms and not pss_known:
                 tr = trends[key]
                 memory[label] = (memory_flat(tr), tr.relative * 100 if tr and tr.relative is not None else 0.0)
@@ -736,11 +788,17 @@ def print_report(soak, res, goal_rows, gen_summary, verify, bounds, out):
     if gen_summary:
         print(f"generator: {gen_summary.get('visits'):,} visits, {gen_summary.get('rows'):,} rows, "
               f"{gen_summary.get('visits_per_s'):.1f} visits/s achieved, errors {gen_summary.get('errors')}", file=out)
-    heap_how = ", ".join(f"{k}: {v or 'not available'}" for k, v in soak.jvms.items())
-    print(f"heap after GC from: {heap_how} (Flink exports no heap-after-GC metric; see --help)", file=out)
+    hows = {}
+    for name, how in soak.jvms.items():
+        hows.setdefault(how or "not available", []).append(name)
+    print("heap old+survivor (every sample) from " + "; ".join(f"{how}: {', '.join(names)}" for how, names in
+                                                              hows.items())
+          + (f"; heap after full GC (jcmd GC.class_histogram) at {soak.args.full_gcs} samples" if soak.args.full_gcs
+             else ""), file=out)
     print(file=out)
     print(f"{'series (MiB)':42} {'start':>9} {'end':>9} {'/sim h':>8} {'/real h':>9} {'%/sim h':>8}", file=out)
-    for key, (group, label) in soak.series.items():
+    order = ("rss", "pss", "heap", "live", "state", "disk", "wal")
+    for key, (group, label) in sorted(soak.series.items(), key=lambda kv: order.index(kv[1][0])):
         tr = res["trends"].get(key)
         if tr is None:
             print(f"{label:42} {'(too few samples after the warm-up)':>46}", file=out)
@@ -748,8 +806,8 @@ def print_report(soak, res, goal_rows, gen_summary, verify, bounds, out):
         jvm = " (JVM)" if group == "rss" and key.split(":", 1)[1] in soak.jvms else ""
         print(f"{(label + jvm)[:42]:42} {mib(tr.start):>9} {mib(tr.end):>9} {signed_mib(tr.per_sim_hour):>8} "
               f"{signed_mib(tr.per_real_hour):>9} {pct(tr.relative):>8}", file=out)
-    print("(JVM): its RSS is shown, its heap after GC is judged (a JVM's RSS grows towards its configured heap and "
-          "stays there); PSS: judged for the other processes", file=out)
+    print(f"judged: {'heap after full GC' if soak.args.full_gcs >= 3 else 'heap old+survivor'} of the JVMs (JVM: "
+          "their RSS grows towards the configured heap and stays there), PSS of the other processes", file=out)
     print(file=out)
     print(f"disk per demo day at {DEMO_RATE:g} visits/s (measured growth per simulated hour):", file=out)
     for key in ("disk:kafka", "disk:postgres", "state:total", "disk:flink", "disk:prometheus", "disk:logs",
@@ -787,6 +845,10 @@ def main(argv=None):
     p.add_argument("--sample-interval", type=float, default=60.0, help="seconds between samples (default 60)")
     p.add_argument("--warmup-minutes", type=float,
                    help="real minutes left out of the trends (default: the first simulated hour, at most a third)")
+    p.add_argument("--full-gcs", type=int, default=5,
+                   help="samples that also force a full GC in every JVM to measure its live heap, evenly from the "
+                        "end of the warm-up to the end (default 5; 0: none, the goal then uses old generation + "
+                        "survivors, which includes garbage not collected yet)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress on stderr)")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack the bench started running")
     args = p.parse_args(argv)
@@ -801,6 +863,8 @@ def main(argv=None):
     if not 0 <= warmup or (minutes - warmup) * 60 / args.sample_interval < 3:
         p.error(f"the run leaves fewer than 3 samples after a warm-up of {warmup:g} min: run longer, sample more "
                 "often or shorten --warmup-minutes")
+    if args.full_gcs < 0 or args.full_gcs > (minutes - warmup) * 60 / args.sample_interval + 1:
+        p.error("--full-gcs must be between 0 and the number of samples after the warm-up")
     out = sys.stderr if args.json else sys.stdout
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     soak = Soak(args, minutes, sim_hours, warmup, out)

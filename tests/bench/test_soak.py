@@ -149,3 +149,24 @@ def test_a_goal_that_could_not_be_checked_is_not_met():
     rows = soak.goals(results(memory={"heap after GC kafka": (None, 0.0)}, verify=(None, "not run")))
     assert rows[0][1] is None and "no trend for heap after GC kafka" in rows[0][2]
     assert soak.exit_status(rows) == 1
+
+
+def test_histogram_total_is_the_live_bytes():
+    text = """12345:
+ num     #instances         #bytes  class name (module)
+-------------------------------------------------------
+   1:         74197       10777296  [B (java.base@17.0.15)
+   2:         71721        1721304  java.lang.String (java.base@17.0.15)
+Total        442710       26496504
+"""
+    assert soak.histogram_total(text) == 26496504
+    assert soak.histogram_total("12345:\nCommand executed\n") is None
+
+
+def test_jstat_old_survivor_adds_s0_s1_and_old_in_bytes():
+    text = ("    S0C    S1C    S0U    S1U      EC       EU        OC         OU       MC     MU    CCSC   CCSU   YGC     "
+            "YGCT    FGC    FGCT     CGC    CGCT     GCT\n"
+            "    0.0 2048.0    0.0 1970.8 80896.0 16384.0  207872.0  169340.0 49472.0 48480.2 6272.0 5794.4     23    "
+            "0.419     0    0.000    12    0.078    0.496\n")
+    assert soak.jstat_old_survivor(text) == pytest.approx((1970.8 + 169340.0) * 1024)
+    assert soak.jstat_old_survivor("") is None
