@@ -15,7 +15,8 @@ Every --sample-interval seconds it samples, and prints one line:
 
   RSS          of every supervised program of the stack (its process tree: PostgreSQL's backends, a Flink
                script and its JVM) and of the generator, from /proc (VmRSS), and their total; for the processes
-               that are not JVMs also PSS (smaps_rollup: shared pages divided among the processes mapping them)
+               that are not JVMs also their private memory: the anonymous pages (heap, stacks, private mappings;
+               "Anonymous" of /proc/PID/smaps_rollup), without shared memory and mapped files
   heap         of every JVM (Kafka, Connect, Flink's JobManager, TaskManager and SQL gateway) after garbage
                collection. At every sample, without disturbing it: old generation + survivors, i.e. what the
                last young collection kept plus old garbage not collected yet (the JMX exporter's
@@ -40,9 +41,10 @@ per series the start and end (after the warm-up) and the least-squares trend per
 hour, what a demo day costs in disk, and checks the goals:
 
   memory flat    every JVM's live heap (heap after full GC; with --full-gcs under 3, old+survivor) and every
-                 other process's PSS (RSS where PSS cannot be read) grows by less than 5% per simulated hour
-                 (of its level at the end of the warm-up; growth under 1 MiB per simulated hour is noise). PSS, not RSS: PostgreSQL's shared_buffers count in the RSS of
-                 every backend that touched them, which rises for a long time without any memory being added
+                 other process's private memory (RSS where smaps cannot be read) grows by less than 5% per
+                 simulated hour (of its level at the end of the warm-up; growth under 1 MiB per simulated hour
+                 is noise). Private memory, not RSS or PSS: PostgreSQL's shared_buffers (128 MB, allocated at
+                 start) count in both more and more as the database outgrows them, without any memory added
   disk linear    Kafka's log dirs, the PostgreSQL database and the Flink state do not grow faster in the
                  second half of the measured window than in the first (at most 1.5 times, plus 1 MiB per
                  simulated hour of noise): growth is linear (or levels off) and its cost per day is printed
@@ -251,7 +253,7 @@ def goals(results):
     mem = results["memory"]
     bad = [f"{name} +{pct:.1f}%/sim h" for name, (ok, pct) in mem.items() if ok is False]
     unknown = [name for name, (ok, _) in mem.items() if ok is None]
-    out.append(("memory flat after the warm-up (heap after GC of each JVM, PSS of each other process: "
+    out.append(("memory flat after the warm-up (live heap of each JVM, private memory of each other process: "
                 f"< {MEMORY_LIMIT * 100:g}% per simulated hour)",
                 None if not mem or (unknown and not bad) else not bad,
                 ", ".join(bad) if bad else (f"no trend for {', '.join(unknown)}" if unknown else
@@ -370,6 +372,21 @@ def kafka_log_dirs(data):
             if line.startswith(("log.dirs=", "log.dir=")):
                 dirs += [d for d in line.split("=", 1)[1].split(",") if d]
     return dirs
+
+
+def tree_anonymous(pid, kids):
+    """KiB of anonymous memory (smaps_rollup "Anonymous") of a process tree; None when a process's smaps cannot be
+    read (another user's, without root)."""
+    total = 0
+    for p in tree(pid, kids):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("Anonymous:")), 0)
+        except FileNotFoundError:
+            continue                  # ended meanwhile (a backend)
+        except OSError:
+            return None
+    return total
 
 
 def jvm_pid(root, kids):
@@ -619,11 +636,12 @@ class Soak:
         total = 0
         jvm_pids = {name: jvm_pid(pid, kids) for name, pid in pids.items()}
         for name, pid in roots.items():
-            rss, pss = tree_memory(pid, kids)
+            rss, _ = tree_memory(pid, kids)
             self.put(values, f"rss:{name}", "rss", f"RSS {name}", rss * 1024)
             total += rss * 1024
             if not jvm_pids.get(name):
-                self.put(values, f"pss:{name}", "pss", f"PSS {name}", None if pss is None else pss * 1024)
+                anon = tree_anonymous(pid, kids)
+                self.put(values, f"anon:{name}", "anon", f"private {name}", None if anon is None else anon * 1024)
         self.put(values, "rss:total", "rss", "RSS total", total)
         # heap per JVM: old generation + survivors at every sample (the JMX exporter's pools where a JVM has them,
         # else jstat); live objects after a forced full collection (jcmd) at the few planned samples only
@@ -746,12 +764,12 @@ class Soak:
         memory = {}
         for key, (group, label) in self.series.items():
             name = key.split(":", 1)[1]
-            # a JVM by its heap after GC; another process by its PSS (shared pages divided among the processes
-            # that map them: PostgreSQL's shared_buffers, touched by more backends as they run, inflate the RSS of
-            # its tree, not its PSS), by its RSS where PSS cannot be read (another user's process, not root)
-            pss_known = self.samples and self.samples[-1]["values"].get(f"pss:{name}") is not None
+            # a JVM by its heap after GC; another process by its private memory (PostgreSQL's shared_buffers,
+            # fixed in size, count in the RSS and PSS of its tree more and more as the database outgrows them and
+            # the backends touch them all), by its RSS where smaps cannot be read (another user's process, not root)
+            pss_known = self.samples and self.samples[-1]["values"].get(f"anon:{name}") is not None
             judged_heap = "live" if self.args.full_gcs >= 3 else "heap"
-            if group == judged_heap or group == "pss" and pss_known or group == "rss" and name != "total" \
+            if group == judged_heap or group == "anon" and pss_known or group == "rss" and name != "total" \
                     and name not in self.jvms and not pss_known:
                 tr = trends[key]
                 memory[label] = (memory_flat(tr), tr.relative * 100 if tr and tr.relative is not None else 0.0)
@@ -797,7 +815,7 @@ def print_report(soak, res, goal_rows, gen_summary, verify, bounds, out):
              else ""), file=out)
     print(file=out)
     print(f"{'series (MiB)':42} {'start':>9} {'end':>9} {'/sim h':>8} {'/real h':>9} {'%/sim h':>8}", file=out)
-    order = ("rss", "pss", "heap", "live", "state", "disk", "wal")
+    order = ("rss", "anon", "heap", "live", "state", "disk", "wal")
     for key, (group, label) in sorted(soak.series.items(), key=lambda kv: order.index(kv[1][0])):
         tr = res["trends"].get(key)
         if tr is None:
@@ -807,7 +825,8 @@ def print_report(soak, res, goal_rows, gen_summary, verify, bounds, out):
         print(f"{(label + jvm)[:42]:42} {mib(tr.start):>9} {mib(tr.end):>9} {signed_mib(tr.per_sim_hour):>8} "
               f"{signed_mib(tr.per_real_hour):>9} {pct(tr.relative):>8}", file=out)
     print(f"judged: {'heap after full GC' if soak.args.full_gcs >= 3 else 'heap old+survivor'} of the JVMs (JVM: "
-          "their RSS grows towards the configured heap and stays there), PSS of the other processes", file=out)
+          "their RSS grows towards the configured heap and stays there), private memory of the other processes",
+          file=out)
     print(file=out)
     print(f"disk per demo day at {DEMO_RATE:g} visits/s (measured growth per simulated hour):", file=out)
     for key in ("disk:kafka", "disk:postgres", "state:total", "disk:flink", "disk:prometheus", "disk:logs",
