@@ -24,7 +24,7 @@ Every --sample-interval seconds it samples, and prints one line:
                Java for Flink's JVMs, which export only Status.JVM.Memory.Heap.Used, young generation
                included). At --full-gcs samples (default 5, evenly from the end of the warm-up to the end):
                the live heap, the bytes of the objects that survive a full collection, which `jcmd PID
-               GC.class_histogram` forces (stop the world: 1.4 to 6.6 s per JVM at load 78 on 2 cores, hence
+               GC.class_histogram` forces (stop the world: 1.3 to 6.6 s per JVM at load 78 on 2 cores, hence
                not at every sample) and counts. The live heap is what the goal judges: the estimate can be far
                above it (Connect: 96 MB old+survivor, 26 MB alive), and Prometheus has nothing closer:
                jvm_memory_pool_collection_used_bytes is updated for "G1 Old Gen" by Java 17 only after a mixed
@@ -780,10 +780,11 @@ class Soak:
         ok, projected = wal_bounded(wal_tr, end, self.wal_limit)
         limit = "unlimited" if self.wal_limit is None else f"{mib(self.wal_limit, '.0f')} MiB"
         wal = (ok, f"{mib(end)} MiB at the end, {mib(projected)} MiB projected (max_slot_wal_keep_size {limit})")
-        bad = [(i, h) for i, h in enumerate(self.health) if h[0] != "RUNNING" or h[1] != h[2]]
+        bad = [(i, h) for i, h in enumerate(self.health, 1) if h[0] != "RUNNING" or h[1] != h[2]]
         restarts = self.health[-1][3] if self.health else None
         pipe_ok = bool(self.health) and not bad and not restarts
-        detail = (f"{len(self.health)} samples" + (f"; not all RUNNING at {len(bad)} (first: sample {bad[0][0]}: "
+        detail = (f"{len(self.health)} samples" + (f"; not all RUNNING at {len(bad)} (first: #{bad[0][0]}, simulated "
+                                                   f"hour {self.samples[bad[0][0] - 1]['sim_h']:.2f}: "
                                                    f"connector {bad[0][1][0]}, jobs {bad[0][1][1]}/{bad[0][1][2]})"
                                                    if bad else "") + f"; job restarts {restarts}")
         ver = (verify["ok"], f"{verify['verdict']} in {verify['seconds']:.0f} s, peak RSS "
