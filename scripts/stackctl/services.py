@@ -231,8 +231,10 @@ def init_kafka(lay, ports):
         "transaction.state.log.min.isr": "1", "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1", "group.initial.rebalance.delay.ms": "0",
         "num.network.threads": "2", "num.io.threads": "4",
-        # a long demo at a high rate must not fill the disk: 72 h or 2 GB per partition, whichever first
-        "log.retention.hours": "72", "log.retention.bytes": str(2 << 30), "log.segment.bytes": str(256 << 20),
+        # a long demo at a high rate must not fill the disk: a partition keeps at most 2 GiB (about two weeks of
+        # demo days in the largest topic), whatever its age; no time limit, which would also empty the topics of
+        # tables written once, e.g. products (README.md, "Topics and retention")
+        "log.retention.ms": "-1", "log.retention.bytes": str(2 << 30), "log.segment.bytes": str(256 << 20),
     }
     _write_props(kdir / "server.properties", props)
     _write(lay.data / "conf" / "log4j2.properties", LOG4J2)
