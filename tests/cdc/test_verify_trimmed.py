@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 def test_a_trimmed_topic_is_named_and_its_older_rows_are_not_called_missing(pipeline):
     pipeline.generator("--if_exists", "replace", "--seed", "7", "--avg-qps", "50", "--max_iter", "300")
-    pipeline.register()
+    pipeline.register("--wait-snapshot")    # verify right after: the snapshot must be in Kafka
     res, report = pipeline.verify()
     assert res.returncode == 0 and report["ok"], res.stdout + res.stderr
     users = next(t for t in report["tables"] if t["table"] == "users")
