@@ -114,8 +114,7 @@ CREATE TEMPORARY TABLE inventory_items (
 -- DELETE events themselves, which is what "written off" counts. Tombstones (null values) are skipped.
 CREATE TEMPORARY TABLE inventory_items_changes (
   `op` STRING,
-  `before` ROW<id BIGINT, sold_at STRING, product_distribution_center_id INT>,
-  proc_time AS PROCTIME()
+  `before` ROW<id BIGINT, sold_at STRING, product_distribution_center_id INT>
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${TOPIC_PREFIX}.${SCHEMA}.inventory_items',

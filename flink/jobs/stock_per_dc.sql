@@ -8,6 +8,11 @@
 -- database and the changelog table, so written_off counts the DELETE events themselves, read
 -- from the same topic as plain JSON (inventory_items_changes); a DELETE delivered twice after a
 -- crash is counted once (deduplicated on the item id).
+--
+-- State (flink/README.md, "State"): the one state here that grows with the shop's history rather
+-- than with its live rows is the set of item ids already counted as written off. It only has to
+-- catch a DELETE delivered again, which Debezium does seconds after the first copy, so it keeps an
+-- id for a day (STATE_TTL) and then forgets it; the count itself never expires.
 CREATE TEMPORARY TABLE stock_per_dc (
   dc_id INT,
   dc_name STRING,
@@ -26,15 +31,15 @@ CREATE TEMPORARY TABLE stock_per_dc (
 -- One aggregation per centre over two inputs: the inventory changelog (rows counted while they
 -- exist) and the write-off events (each counted once for good). Its key is the topic's key, so a
 -- change is written as one new value; joins of the three counts would write a tombstone first.
+-- One row per written-off item, however often its DELETE arrives. A GROUP BY rather than a
+-- ROW_NUMBER deduplication: Flink's STATE_TTL hint applies to aggregations and joins only. A repeated
+-- DELETE updates the row with the same value, which the sum below takes back and adds again.
 CREATE TEMPORARY VIEW write_offs AS
-SELECT item_id, dc_id
-FROM (
-  SELECT `before`.id AS item_id, `before`.product_distribution_center_id AS dc_id,
-         ROW_NUMBER() OVER (PARTITION BY `before`.id ORDER BY proc_time ASC) AS rn
-  FROM inventory_items_changes
-  WHERE `op` = 'd' AND `before`.sold_at IS NULL
-)
-WHERE rn = 1;
+SELECT /*+ STATE_TTL('inventory_items_changes' = '1 d') */
+       `before`.id AS item_id, MAX(`before`.product_distribution_center_id) AS dc_id
+FROM inventory_items_changes
+WHERE `op` = 'd' AND `before`.sold_at IS NULL
+GROUP BY `before`.id;
 
 CREATE TEMPORARY VIEW stock AS
 SELECT dc_id, SUM(in_stock) AS in_stock, SUM(sold) AS sold, SUM(written_off) AS written_off

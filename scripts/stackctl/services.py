@@ -267,8 +267,10 @@ def kafka_props(lay, ports, nodes, node):
         **(CLUSTER_BROKER if len(nodes) > 1 else SINGLE_BROKER),
         "group.initial.rebalance.delay.ms": "0",
         "num.network.threads": "2", "num.io.threads": "4",
-        # a long demo at a high rate must not fill the disk: 72 h or 2 GB per partition, whichever first
-        "log.retention.hours": "72", "log.retention.bytes": str(2 << 30), "log.segment.bytes": str(256 << 20),
+        # a long demo at a high rate must not fill the disk: a partition keeps at most 2 GiB (about two weeks of
+        # demo days in the largest topic), whatever its age; no time limit, which would also empty the topics of
+        # tables written once, e.g. products (README.md, "Topics and retention")
+        "log.retention.ms": "-1", "log.retention.bytes": str(2 << 30), "log.segment.bytes": str(256 << 20),
     }
 
 
@@ -368,17 +370,25 @@ def init_flink(lay, ports, cluster=False):
         "jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": ports["flink_rpc"],
         "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
         "jobmanager.execution.failover-strategy": "region",
+        # RPC answers (and a slot's activation, which falls back to it) may take longer than the default 10 s
+        # on a busy 2-core machine; a timed-out deployment fails over tasks still initialising their RocksDB
+        # state, and cancelling a mini-batch join there hits a Flink bug that stops the TaskManager
+        "pekko.ask.timeout": "60 s",
         "taskmanager.bind-host": "127.0.0.1", "taskmanager.host": "127.0.0.1",
         # in a cluster each TaskManager alone has the slots for every job: one may be lost
         "taskmanager.numberOfTaskSlots": 8,
         "taskmanager.memory.process.size": CLUSTER_TASKMANAGER_MEMORY if cluster else "1600m",
-        "taskmanager.memory.managed.fraction": 0.2, "parallelism.default": 1,
+        # RocksDB keeps the jobs' state on disk and caches it in managed memory (capped per slot), so the
+        # managed share is the larger one; the task heap holds records in flight only (flink/README.md,
+        # "State"). A cluster's smaller TaskManagers keep 0.3, as compose's: about 240m of task heap
+        "taskmanager.memory.managed.fraction": 0.3 if cluster else 0.4, "parallelism.default": 1,
         "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": ports["flink"],
         "sql-gateway.endpoint.rest.address": "127.0.0.1",
         "sql-gateway.endpoint.rest.bind-address": "127.0.0.1",
         "sql-gateway.endpoint.rest.port": ports["sql_gateway"],
         "io.tmp.dirs": str(lay.data / "flink" / "tmp"), "web.tmpdir": str(lay.data / "flink" / "web"),
-        "state.backend.type": "hashmap", "table.local-time-zone": "UTC",
+        "state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true",
+        "table.local-time-zone": "UTC",
         "execution.checkpointing.dir": f"file://{lay.data / 'flink' / 'checkpoints'}",
         # Prometheus reporter (observability/flink/metrics.yaml; the reporter is the distribution's
         # plugins/metrics-prometheus); each process gets its own port with -D at start. The reporter has no

@@ -7,6 +7,7 @@ remove) must equal the same computation in SQL on PostgreSQL's final rows. Befor
 suffix of every source topic is sent again, as Debezium does after a crash, so the results also
 prove that duplicates are not counted twice.
 """
+import json
 import os
 import re
 import subprocess
@@ -395,3 +396,106 @@ def test_failing_statement_reports_flinks_error(pipeline, tmp_path):
     assert "no_such_column" in res.stderr and "not found" in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) <= 4, res.stderr
     assert "\tat " not in res.stderr  # no Java stack trace
+
+
+# ---------------------------------------------------------------- state: RocksDB, incremental checkpoints, TTL
+
+def _running_jobs(pipeline):
+    """{job: jid} of this pipeline's running jobs."""
+    return {j["name"].rsplit(".", 1)[1]: j["jid"]
+            for j in requests.get(pipeline.env["FLINK_URL"] + "/jobs/overview", timeout=10).json()["jobs"]
+            if j["name"].startswith(pipeline.prefix + ".") and j["state"] == "RUNNING"}
+
+
+def test_jobs_keep_their_state_in_rocksdb_with_incremental_checkpoints(pipeline):
+    """The submitted jobs, not just the cluster's config file: Flink reports each job's state backend, and an
+    incremental checkpoint writes only what RocksDB added since the one before (less than the whole state),
+    where a full one (hashmap, or RocksDB without incremental checkpoints) writes all of it every time."""
+    jobs = _running_jobs(pipeline)
+    assert len(jobs) == 5, jobs
+    url = pipeline.env["FLINK_URL"]
+    for job, jid in sorted(jobs.items()):
+        config = requests.get(f"{url}/jobs/{jid}/checkpoints/config", timeout=10).json()
+        assert config["state_backend"] == "EmbeddedRocksDBStateBackend", (job, config)
+        history = requests.get(f"{url}/jobs/{jid}/checkpoints", timeout=10).json()["history"]
+        done = [c for c in history if c["status"] == "COMPLETED" and c["state_size"] > 0]
+        assert len(done) >= 2, f"{job}: too few checkpoints to compare: {history}"
+        assert any(c["checkpointed_size"] < c["state_size"] for c in done), \
+            f"{job}: every checkpoint wrote the whole state (not incremental): " \
+            + str([(c["checkpointed_size"], c["state_size"]) for c in done])
+
+
+TTL_HINT = "STATE_TTL('inventory_items_changes' = '1 d')"
+PROBE_TTL_SECONDS = 10
+
+
+def test_write_off_ids_are_forgotten_after_their_ttl_and_not_before(pipeline, tmp_path):
+    """The one state with a TTL (flink/README.md, "State"): the stock job's set of item ids already counted as
+    written off. A copy of the job whose hint says 10 s instead of a day reads the same topics: a DELETE sent
+    again while the id is remembered is not counted, one sent again after 10 s is counted a second time. The
+    demo's job (a day) counts neither, and still equals PostgreSQL."""
+    source = (ROOT / "flink" / "jobs" / "stock_per_dc.sql").read_text()
+    assert TTL_HINT in source, "the stock job's TTL hint changed: update this test and flink/README.md"
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "common.sql").write_text((ROOT / "flink" / "common.sql").read_text())
+    probe = source.replace(TTL_HINT, f"STATE_TTL('inventory_items_changes' = '{PROBE_TTL_SECONDS} s')")
+    probe = probe.replace(".analytics.stock_per_dc'", ".analytics.stock_ttl_probe'")
+    (tmp_path / "jobs" / "stock_ttl_probe.sql").write_text(probe)
+    conf = {"bootstrap.servers": pipeline.bootstrap}
+    topic = f"{pipeline.prefix}.{pipeline.schema}.inventory_items"
+    # one unsold item's DELETE event, as Debezium wrote it, to be delivered again
+    _, key, value = next(r for r in read_topic(pipeline.bootstrap, topic)
+                         if r[2] is not None and json.loads(r[2])["op"] == "d"
+                         and json.loads(r[2])["before"]["sold_at"] is None)
+    centre = json.loads(value)["before"]["product_distribution_center_id"]
+    producer = Producer({"bootstrap.servers": pipeline.bootstrap, "enable.idempotence": True})
+
+    def probe_written_off():
+        """The probe's written_off of the centre: the last value of its key in the probe's result topic."""
+        last = None
+        for k, v in flink_results.read_topic(conf, f"{pipeline.prefix}.analytics.stock_ttl_probe"):
+            if json.loads(k)["dc_id"] == centre:
+                last = json.loads(v) if v is not None else None
+        assert last is not None, f"the probe wrote no result for centre {centre}"
+        return last["written_off"]
+
+    def wait_probe_consumed(timeout=SETTLE_SECONDS):
+        """Until the probe has committed the ends of its topics: its checkpoint, so its results, include them."""
+        deadline = time.monotonic() + timeout
+        while flink_results.jobs_behind(conf, pipeline.prefix, pipeline.schema, tmp_path):
+            assert time.monotonic() < deadline, "the probe job did not catch up"
+            time.sleep(1)
+
+    def deliver_again(times):
+        for _ in range(times):          # back to back: the second copy arrives while the first is remembered
+            producer.produce(topic, key=key, value=value)
+        assert producer.flush(30) == 0
+        wait_probe_consumed()
+
+    pipeline.submit("--sql-dir", tmp_path)
+    try:
+        wait_probe_consumed()
+        time.sleep(PROBE_TTL_SECONDS + 2)       # every id the probe saw is older than its TTL now
+        before = probe_written_off()
+        deliver_again(2)                        # the 1st is counted (id forgotten), the 2nd is not
+        after_two = probe_written_off()
+        time.sleep(PROBE_TTL_SECONDS + 2)
+        deliver_again(1)                        # forgotten again: counted again
+        after_three = probe_written_off()
+        log(f"TTL probe, centre {centre}: written_off {before} -> {after_two} (2 copies within the TTL) "
+            f"-> {after_three} (1 copy after it)")
+        assert after_two == before + 1, "a DELETE sent twice within the TTL was not counted exactly once"
+        assert after_three == before + 2, "the write-off id was not forgotten after the TTL"
+    finally:
+        jid = _running_jobs(pipeline).get("stock_ttl_probe")
+        if jid:
+            requests.patch(f"{pipeline.env['FLINK_URL']}/jobs/{jid}?mode=cancel", timeout=10)
+        group = f"{pipeline.prefix}.analytics.stock_ttl_probe"
+        admin = AdminClient(conf)   # held while its future runs: a collected client leaves it pending for ever
+        try:
+            admin.delete_consumer_groups([group], request_timeout=30)[group].result(timeout=60)
+        except Exception:  # noqa: BLE001 - cleanup is best effort (the job may still be cancelling)
+            pass
+    # the demo's job (TTL a day) counted none of the copies: it still equals PostgreSQL
+    deleted = flink_results.written_off_items(conf, pipeline.prefix, pipeline.schema)
+    settle_job(pipeline, "stock_per_dc", expected(pipeline, "stock_per_dc", deleted))

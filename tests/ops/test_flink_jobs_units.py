@@ -30,6 +30,16 @@ def test_split_statements_lines_strings_and_comments():
     ]
 
 
+def test_split_statements_keeps_query_hints():
+    """A hint looks like a comment but is SQL: dropped, the STATE_TTL of flink/jobs/stock_per_dc.sql is lost
+    without an error (the job runs without its TTL)."""
+    text = ("SELECT /*+ STATE_TTL('t' = '1 d') */ a, /* no hint; */ COUNT(*)\nFROM t /*+ OPTIONS('k'='v') */\n"
+            "GROUP BY a;\n/*+ open hint")
+    assert flink_jobs.split_statements(text) == [
+        (1, "SELECT /*+ STATE_TTL('t' = '1 d') */ a,   COUNT(*)\nFROM t /*+ OPTIONS('k'='v') */\nGROUP BY a"),
+    ]
+
+
 @pytest.mark.parametrize("text", ["", "  \n", "-- only a comment", ";;", "/* open comment"])
 def test_split_statements_nothing(text):
     assert flink_jobs.split_statements(text) == []

@@ -46,6 +46,18 @@ def test_kafka_produce_consume_round_trip(stack_env, topic):
     assert received == sent
 
 
+def test_a_new_topic_is_bounded_by_size_not_by_age(stack_env, topic):
+    """The broker's retention, which every change topic gets (Connect and the generator create them with the
+    broker's defaults): 2 GiB per partition and no time limit (README.md, "Topics and retention")."""
+    from confluent_kafka.admin import ConfigResource, ResourceType
+    admin = AdminClient({"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    config = admin.describe_configs([res])[res].result(timeout=30)
+    assert {k: config[k].value for k in ("cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes")} == {
+        "cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": str(2 << 30),
+        "segment.bytes": str(256 << 20)}
+
+
 def test_connect_lists_the_debezium_postgres_connector(stack_env):
     plugins = requests.get(f"{stack_env['CONNECT_URL']}/connector-plugins", timeout=10).json()
     classes = {p["class"]: p for p in plugins}

@@ -38,7 +38,8 @@ FALLBACK_BOOTSTRAP_SERVERS = "localhost:9092"   # planning and cancelling need n
 def split_statements(text):
     """Splits SQL text at semicolons outside strings, quoted identifiers and comments.
 
-    Returns [(line number of the statement's first line, statement text without comments)]."""
+    Returns [(line number of the statement's first line, statement text without comments)]. A query hint
+    (`/*+ ... */`, e.g. STATE_TTL) is SQL, not a comment: it stays in the statement."""
     statements, buf = [], []
     i, n, line, start_line = 0, len(text), 1, None
     while i < n:
@@ -50,8 +51,11 @@ def split_statements(text):
         if text.startswith("/*", i):
             end = text.find("*/", i + 2)
             chunk = text[i:] if end < 0 else text[i:end + 2]
+            hint = text.startswith("/*+", i) and end >= 0
+            if hint and start_line is None:
+                start_line = line
             line += chunk.count("\n")
-            buf.append(" ")
+            buf.append(chunk if hint else " ")
             i += len(chunk)
             continue
         if ch in "'`\"":

@@ -6,6 +6,11 @@ Stops at a cut:
   after that moment. (A change at or past the LSN read from one topic is not enough: the
   producer does not keep order across partitions, so earlier changes may still be in flight.)
 - 'end': at the end offsets, once no new record has arrived for `idle` seconds.
+
+A topic trimmed by retention (cleanup.policy delete: its oldest segments deleted) starts at an offset
+above 0: the reader notes the first offset it read per partition (`trimmed()`), so that verify can say
+which rows it cannot check rather than call them missing. A compacted topic keeps only the newest
+event per key once cleaned (`topic_policies()` asks the broker which topics are).
 """
 from __future__ import annotations
 
@@ -61,11 +66,30 @@ def topic_partitions(consumer, topics, bootstrap, timeout=15):
     return found
 
 
+def topic_policies(bootstrap, extra, topics, timeout=15):
+    """{topic: cleanup.policy} as the broker reports it; {} when it cannot be asked (e.g. no DescribeConfigs
+    permission): then a compacted topic goes unnoticed, as before."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger(), **extra})
+        futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in topics],
+                                         request_timeout=timeout)
+        out = {}
+        for res, fut in futures.items():
+            entry = fut.result(timeout=timeout).get("cleanup.policy")
+            if entry is not None and entry.value:
+                out[res.name] = entry.value
+        return out
+    except Exception:  # noqa: BLE001 - optional information; verify works without it
+        return {}
+
+
 class TopicReader:
     def __init__(self, consumer, partitions, progress=None):
         self.consumer = consumer
         self.tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, ps in partitions.items() for p in ps]
         self.position = {(tp.topic, tp.partition): 0 for tp in self.tps}
+        self.first = {}     # (topic, partition) -> (offset, timestamp ms or None) of the first record read
         self.high = {}
         self.records = 0
         self.progress = progress
@@ -91,10 +115,25 @@ class TopicReader:
                 if err.fatal() or not err.retriable():
                     raise KafkaError(f"consuming {msg.topic()}: {err.str()}")
                 continue
-            self.position[(msg.topic(), msg.partition())] = msg.offset() + 1
+            where = (msg.topic(), msg.partition())
+            self.position[where] = msg.offset() + 1
+            if where not in self.first:
+                ts_type, ts = msg.timestamp()
+                self.first[where] = (msg.offset(), ts if ts_type else None)
             handle(msg)
         self.records += len(msgs)
         return len(msgs)
+
+    def trimmed(self):
+        """{(topic, partition): (first offset, its record's timestamp ms or None)} of the partitions that did
+        not start at offset 0: retention deleted their oldest records (or, all of them: then the first
+        offset is the end offset and no timestamp is known)."""
+        out = {}
+        for where, high in self.high.items():
+            first = self.first.get(where, (high, None))
+            if first[0] > 0:
+                out[where] = first
+        return out
 
     def read(self, handle, cut, target_lsn, timeout, idle, passed, describe_last):
         """Reads until the cut; `passed()` says whether the connector has confirmed target_lsn."""

@@ -92,6 +92,7 @@ def render(result, out):
         for line in not_captured:
             w(f"  {line}\n")
     render_late_columns(result, w)
+    render_trimmed_and_compacted(result, w)
     b = result["before_images"]
     w(f"\nbefore-images: {b['checked']} UPDATE/DELETE events; {b['missing']} without a full before-image; "
       f"{b['mismatch']} not equal to the replayed previous state\n")
@@ -135,3 +136,57 @@ def late_columns_verdict(tables):
     """The verdict's addendum when some rows hold a column value that was never in the change stream."""
     n = sum(i["rows"] for t in tables for i in (t.get("not_in_stream") or {}).values())
     return f" ({n} rows hold a column value that is not in the change stream: see the note)" if n else ""
+
+
+def _iso(ms):
+    from .replay import iso_ms
+    return iso_ms(ms)
+
+
+def trimmed_summary(trimmed):
+    """{partition: (first offset, ts ms)} of a trimmed topic -> its JSON summary ({} when not trimmed). `since`:
+    the newest of the partitions' first-record timestamps: a row whose last change is older may be gone."""
+    if not trimmed:
+        return {}
+    stamps = [ts for _, ts in trimmed.values() if ts is not None]
+    since = max(stamps) if stamps else None
+    return {"first_offsets": {str(p): off for p, (off, _) in sorted(trimmed.items())},
+            "since_ms": since, "since": _iso(since)}
+
+
+def trimmed_line(t):
+    """One line: what verify cannot prove on a topic that retention trimmed."""
+    info = t["trimmed"]
+    offsets = info["first_offsets"]
+    where = (f"its first offset is {next(iter(offsets.values()))}" if len(offsets) == 1 else
+             "its first offsets are " + ", ".join(f"{o} (partition {p})" for p, o in offsets.items()))
+    oldest = f", its oldest event is from {info['since']}" if info.get("since") else ", it holds no event any more"
+    return (f"topic {t['topic']} was trimmed by retention: {where}{oldest}; rows whose last change is older cannot "
+            f"be checked: {t['not_checkable']} rows of {t['table']} are not in the replay (not counted as missing), "
+            "and its op counts cover only the events it still holds")
+
+
+def compacted_line(t):
+    gaps = t.get("before_mismatch_on_compacted", 0)
+    return (f"topic {t['topic']} is compacted: it keeps each key's newest event, so its rows are checked, but its op "
+            "counts are not the changes made (a DELETE is gone once its tombstone follows it) and "
+            f"{gaps} before-images that differ from the event held before them are gaps the cleaner left, not "
+            "counted as differences")
+
+
+def render_trimmed_and_compacted(result, w):
+    for t in result["tables"]:
+        if t.get("trimmed"):
+            w(f"\nnote: {trimmed_line(t)}\n")
+        if t.get("compacted"):
+            w(f"\nnote: {compacted_line(t)}\n")
+
+
+def trimmed_verdict(tables):
+    """The verdict's addendum when retention trimmed some topics."""
+    trimmed = [t for t in tables if t.get("trimmed")]
+    if not trimmed:
+        return ""
+    n = sum(t["not_checkable"] for t in trimmed)
+    return (f" ({n} rows not checkable: their changes were trimmed from "
+            + ", ".join(t["topic"] for t in trimmed) + " by retention; see the notes)")
