@@ -59,6 +59,7 @@ bench names the ones it finds and whether the run lasted twice as long as each.
 
     scripts/stack up; python bench/soak.py                  # 8 simulated hours: 48 minutes at 100 visits/s
     python bench/soak.py --rate 100 --minutes 30            # 5 simulated hours
+    python bench/soak.py --horizon 1h                       # 8 simulated hours, the shop kept at a demo hour
     python bench/soak.py --rate 100 --minutes 3 --sample-interval 15   # a smoke run
 
 Exit status: 0 every goal met, 1 a goal missed (named), 2 bad input or could not run (no stack, setup failed,
@@ -111,6 +112,21 @@ class CannotRun(Exception):
 
 
 # ---------------------------------------------------------------- pure logic (tests/bench/test_soak.py)
+
+def demo_horizon(text):
+    """--horizon: a duration of the demo (argparse type); 0/off -> None."""
+    from thelook_datagen.sim.archive import parse_duration as horizon_duration
+    try:
+        return horizon_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def real_horizon(demo_seconds, rate):
+    """The generator's --horizon (real seconds) for a horizon of `demo_seconds` of the demo at `rate` visits/s:
+    the run writes a demo hour in 10/rate real hours, so the shop keeps the same number of visits."""
+    return demo_seconds * DEMO_RATE / rate
+
 
 def plan(rate, minutes=None, simulated_hours=None):
     """(minutes, simulated hours) of a run at `rate` visits/s given one of the two (default 8 simulated hours)."""
@@ -567,6 +583,9 @@ class Soak:
         cmd = [str(BIN / "thelook-datagen"), "--if_exists", "append", "--avg-qps", f"{self.args.rate:g}",
                "--seed", str(self.args.seed), "--time-scale", f"{scale:g}", "--no-create-topic",
                "--metrics-port", str(self.gen_port), "--log-format", "json", "--status-interval", "5"]
+        if self.args.horizon:
+            # the demo's horizon, in the run's real time: at RATE visits/s a demo hour passes RATE/10 times faster
+            cmd += ["--horizon", f"{real_horizon(self.args.horizon, self.args.rate):g}s"]
         self.say(f"generator: {' '.join(cmd[1:])}")
         self.generator = subprocess.Popen(cmd, env=self.env, stdout=self.gen_log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, start_new_session=True)
@@ -869,6 +888,10 @@ def main(argv=None):
                    help="samples that also force a full GC in every JVM to measure its live heap, evenly from the "
                         "end of the warm-up to the end (default 5; 0: none, the goal then uses old generation + "
                         "survivors, which includes garbage not collected yet)")
+    p.add_argument("--horizon", type=demo_horizon, metavar="DURATION",
+                   help="keep the shop's size stable: the generator's --horizon, in demo time at "
+                        f"{DEMO_RATE:g} visits/s (1h: the shop holds about the last demo hour; the generator is "
+                        "given DURATION x 10/RATE of real time); default off")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout (progress on stderr)")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack the bench started running")
     args = p.parse_args(argv)
@@ -898,7 +921,8 @@ def main(argv=None):
         load = os.getloadavg()
         soak.say(f"{args.rate:g} visits/s for {minutes:g} min = {sim_hours:g} simulated hours of the demo, samples "
                  f"every {args.sample_interval:g} s, warm-up {warmup:.1f} min; {os.cpu_count()} cores, load "
-                 f"{load[0]:.1f}")
+                 f"{load[0]:.1f}" + (f"; horizon {args.horizon / 3600:g} demo hours = "
+                                     f"{real_horizon(args.horizon, args.rate):g} s of this run" if args.horizon else ""))
         soak.start_generator()
         t0 = time.monotonic()
         end = t0 + minutes * 60
@@ -940,7 +964,7 @@ def main(argv=None):
     goal_rows = goals(res)
     print_report(soak, res, goal_rows, gen_summary, verify, bounds, out)
     if args.json:
-        doc = {"rate": args.rate, "minutes": minutes, "simulated_hours": soak.samples[-1]["sim_h"],
+        doc = {"rate": args.rate, "minutes": minutes, "horizon_demo_s": args.horizon, "simulated_hours": soak.samples[-1]["sim_h"],
                "seed": args.seed, "sample_interval_s": args.sample_interval, "warmup_minutes": warmup,
                "heap_source": soak.jvms, "generator": gen_summary, "verify": verify,
                "series": {k: {"group": g, "label": lab, "trend": (vars(res["trends"][k]) if res["trends"][k] else None)}

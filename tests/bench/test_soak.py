@@ -170,3 +170,17 @@ def test_jstat_old_survivor_adds_s0_s1_and_old_in_bytes():
             "0.419     0    0.000    12    0.078    0.496\n")
     assert soak.jstat_old_survivor(text) == pytest.approx((1970.8 + 169340.0) * 1024)
     assert soak.jstat_old_survivor("") is None
+
+
+def test_horizon_is_demo_time_scaled_to_the_run():
+    assert soak.demo_horizon("1h") == 3600
+    assert soak.demo_horizon("off") is None
+    assert soak.real_horizon(3600, 100) == 360      # ten times the demo's rate: a demo hour in 6 real minutes
+    assert soak.real_horizon(3600, 10) == 3600
+
+
+def test_bad_horizon_is_a_one_line_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        soak.main(["--horizon", "soon"])
+    assert e.value.code == 2
+    assert "--horizon" in capsys.readouterr().err
