@@ -26,6 +26,15 @@ CONNECT_HEAP = "-Xms256m -Xmx768m"
 CLUSTER_KAFKA_HEAP = "-Xms192m -Xmx384m"
 CLUSTER_CONNECT_HEAP = "-Xms192m -Xmx640m"
 CLUSTER_TASKMANAGER_MEMORY = "1280m"
+# How the Flink jobs keep their state (flink/README.md, "State"), the same in compose.yaml's jobmanager,
+# taskmanager and sql-gateway (a job takes its settings from the session that submits it; tests/compose checks
+# that they agree). RocksDB writes an INFO log per stateful operator, a few lines per checkpoint (every 10 s,
+# however quiet the shop) and per flush or compaction; Flink's default rolling (4 files of 25 MB) lets the
+# twenty-odd instances of the five jobs take up to 2 GB of disk over a long day: 2 files of 1 MB each.
+FLINK_STATE_SETTINGS = {
+    "state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true",
+    "state.backend.rocksdb.log.max-file-size": "1mb", "state.backend.rocksdb.log.file-num": "2",
+}
 # A Flink process whose RPC actor system does not start within Pekko's remoting startup timeout (10 s; Flink's
 # pekko.startup-timeout, tried, does not reach it) exits: seen on a 2-core machine under a load of 60. Started again,
 # it comes up; the launcher tries this many times before it reports the failure.
@@ -387,8 +396,7 @@ def init_flink(lay, ports, cluster=False):
         "sql-gateway.endpoint.rest.bind-address": "127.0.0.1",
         "sql-gateway.endpoint.rest.port": ports["sql_gateway"],
         "io.tmp.dirs": str(lay.data / "flink" / "tmp"), "web.tmpdir": str(lay.data / "flink" / "web"),
-        "state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true",
-        "table.local-time-zone": "UTC",
+        **FLINK_STATE_SETTINGS, "table.local-time-zone": "UTC",
         "execution.checkpointing.dir": f"file://{lay.data / 'flink' / 'checkpoints'}",
         # Prometheus reporter (observability/flink/metrics.yaml; the reporter is the distribution's
         # plugins/metrics-prometheus); each process gets its own port with -D at start. The reporter has no

@@ -5,7 +5,10 @@ Each rule is a function that returns the problems it finds in a resolved model. 
 the real file (no problem) and on copies broken on purpose (at least one problem), so that a rule
 that finds nothing cannot pass for a rule that holds.
 """
+import copy
 import re
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -559,3 +562,44 @@ def test_cluster_memory_rule_catches(composemodel, tools, tmp_path, mutate):
     files, env_file = tools.cluster_copy(tmp_path, mutate)
     assert memory_problems(load_ok(composemodel, tools, files, env_file), CLUSTER_MEMORY_BUDGET_MIB,
                            CLUSTER_JVM_SIZES)
+
+
+# ---------------------------------------------------------------- Flink state: one setting for both paths
+
+def _local_state_settings(monkeypatch):
+    """scripts/stack's FLINK_STATE_SETTINGS (what init_flink writes into the local Flink config)."""
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(root / "scripts"))
+    for name in [m for m in sys.modules if m == "stackctl" or m.startswith("stackctl.")]:
+        monkeypatch.delitem(sys.modules, name)
+    from stackctl import services
+    return services.FLINK_STATE_SETTINGS
+
+
+def state_setting_problems(model, expected):
+    """Lines naming each Flink service of compose whose state settings differ from the local stack's."""
+    problems = []
+    for name in ("jobmanager", "taskmanager", "sql-gateway"):
+        for key, value in expected.items():
+            got = flink_property(model["services"][name], key)
+            if got != value:
+                problems.append(f"{name}: {key} is {got!r}, the local stack's is {value!r}")
+    return problems
+
+
+def test_flink_state_settings_match_the_local_stack(resolved, monkeypatch):
+    """RocksDB, incremental checkpoints and the bounded RocksDB info log on every Flink service of compose, as
+    scripts/stack sets them: a job takes its settings from the session that submits it (the SQL gateway)."""
+    expected = _local_state_settings(monkeypatch)
+    assert expected["state.backend.type"] == "rocksdb"
+    assert state_setting_problems(resolved, expected) == []
+
+
+def test_flink_state_rule_catches(resolved, monkeypatch):
+    expected = _local_state_settings(monkeypatch)
+    data = copy.deepcopy(resolved)
+    env = data["services"]["sql-gateway"]["environment"]
+    env["FLINK_PROPERTIES"] = env["FLINK_PROPERTIES"].replace("state.backend.rocksdb.log.file-num: 2",
+                                                              "state.backend.rocksdb.log.file-num: 4")
+    assert state_setting_problems(data, expected) == [
+        "sql-gateway: state.backend.rocksdb.log.file-num is '4', the local stack's is '2'"]

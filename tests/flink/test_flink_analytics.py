@@ -425,6 +425,28 @@ def test_jobs_keep_their_state_in_rocksdb_with_incremental_checkpoints(pipeline)
             + str([(c["checkpointed_size"], c["state_size"]) for c in done])
 
 
+def test_rocksdb_info_log_is_bounded(pipeline):
+    """RocksDB's own info log (a few lines per checkpoint every 10 s, per stateful operator) rolls at 1 MB and
+    keeps 2 files (FLINK_STATE_SETTINGS in scripts/stackctl/services.py): what RocksDB itself says it was given,
+    in the OPTIONS file it writes into each state folder of the running jobs on the TaskManager's disk."""
+    if not pipeline.can_restart:
+        pytest.skip("reads the TaskManager's working folder: local stack only (compose: tests/compose checks the setting)")
+    jobs = _running_jobs(pipeline)
+    assert len(jobs) == 5, jobs
+    tmp = Path(os.environ.get("THELOOK_STACK_DIR", ROOT / ".stack")) / "flink" / "tmp"
+    options = {}
+    for path in tmp.rglob("OPTIONS-*"):
+        job = next((j for j, jid in jobs.items() if f"job_{jid}_" in str(path)), None)
+        if job:
+            options.setdefault(job, []).append(path)
+    assert set(options) == set(jobs), f"no RocksDB state folder under {tmp} for {sorted(set(jobs) - set(options))}"
+    for job, paths in sorted(options.items()):
+        for path in paths:
+            text = path.read_text()
+            assert re.search(r"^\s*max_log_file_size=1048576$", text, re.M), f"{job}: {path} rolls its log at another size"
+            assert re.search(r"^\s*keep_log_file_num=2$", text, re.M), f"{job}: {path} keeps another number of logs"
+
+
 TTL_HINT = "STATE_TTL('inventory_items_changes' = '1 d')"
 PROBE_TTL_SECONDS = 10
 
