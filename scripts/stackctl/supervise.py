@@ -8,6 +8,7 @@ import xmlrpc.client
 from pathlib import Path
 
 from supervisor.xmlrpc import SupervisorTransport
+from thelook_datagen.ops.procs import is_zombie, start_time, tree
 
 from .settings import StackError
 
@@ -115,45 +116,8 @@ def pid_alive(pid):
         return False
     except PermissionError:
         return True
-    # a zombie is gone for our purposes
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def start_time(pid):
-    """Process start time (clock ticks since boot): with pid reuse, (pid, start_time) names a process."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def parent(pid):
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def tree(root_pid):
-    """{pid: start_time} of root_pid and every process below it."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    found, todo = {}, [root_pid]
-    while todo:
-        pid = todo.pop()
-        started = start_time(pid)
-        if started is not None:
-            found[pid] = started
-            todo += children.get(pid, [])
-    return found
+    # a zombie is gone for our purposes (and so is one that ended since)
+    return start_time(pid) is not None and not is_zombie(pid)
 
 
 def orphans(data):

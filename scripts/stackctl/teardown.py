@@ -6,6 +6,8 @@ import time
 import xmlrpc.client
 from pathlib import Path
 
+from thelook_datagen.ops import procs
+
 from . import cds, probes, services, supervise
 from .instance import instance_lock
 from .settings import SERVICE_PORTS, State, StackError, data_dir
@@ -76,7 +78,7 @@ def _stop_phase(server, data, names):
 def _stop_roots(procs):
     """Signals the services' processes as supervisord would; PostgreSQL's backends follow their postmaster."""
     for pid in supervise.still_running(procs):
-        if supervise.cmdline(supervise.parent(pid)).split(" ", 1)[0].endswith("/postgres"):
+        if supervise.cmdline(procs.parent(pid)).split(" ", 1)[0].endswith("/postgres"):
             continue
         postgres = supervise.cmdline(pid).split(" ", 1)[0].endswith("/postgres")
         say(f"  stopping pid {pid}")

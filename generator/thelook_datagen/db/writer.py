@@ -206,19 +206,8 @@ class PgWriter:
         params = (now, delays.cancel, delays.ship, delays.deliver, delays.return_, delays.close_min,
                   delays.close_max, delays.write_off, limit, list(restock_ids), delays.restock_below,
                   delays.restock_units) + tuple(list(c) for c in cols)
-        while True:
-            try:
-                if self.cur is None:
-                    raise psycopg2.InterfaceError("not connected")
-                self.cur.execute(self._tick_exec, params)
-                return TickResult._make(self.cur.fetchone())
-            except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
-                # raced with a visit of another generator; what is still due is picked up next tick
-                return None
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
-                if self.conn is not None and not self.conn.closed:
-                    raise
-                self._lost(e)
+        # a conflict: raced with a visit of another generator; what is still due is picked up next tick
+        return self._step(self._tick_exec, params, TickResult)
 
     # -- horizon -----------------------------------------------------------------------------------
     def apply_archive(self, cutoff, limit, closing_since):
@@ -228,14 +217,21 @@ class PgWriter:
         users who may still be closed (signed up since `closing_since`, sim.archive). Returns its
         ArchiveResult (statements.archive_sql), or None when it hit a conflict with a concurrent
         transaction and was rolled back (the next step picks the rows up again)."""
+        # a conflict: e.g. a deadlock with another generator's account closure deleting the same events
+        return self._step(self._archive_exec, (cutoff, limit, closing_since), ArchiveResult)
+
+    def _step(self, statement, params, result_type):
+        """Runs one background step (a tick or an archive step: one transaction, one result row) and
+        returns that row as result_type; None when it conflicted with another transaction and was rolled
+        back (nothing to redo: the next step finds what is still due). A lost connection is reopened
+        (_lost) and the step run again, with the same parameters."""
         while True:
             try:
                 if self.cur is None:
                     raise psycopg2.InterfaceError("not connected")
-                self.cur.execute(self._archive_exec, (cutoff, limit, closing_since))
-                return ArchiveResult._make(self.cur.fetchone())
+                self.cur.execute(statement, params)
+                return result_type._make(self.cur.fetchone())
             except (psycopg2.errors.ForeignKeyViolation, *TRANSIENT):
-                # e.g. a deadlock with another generator's account closure deleting the same events
                 return None
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                 if self.conn is not None and not self.conn.closed:

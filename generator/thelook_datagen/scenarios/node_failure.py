@@ -40,7 +40,7 @@ from urllib.parse import quote
 from . import ScenarioError
 from ..errors import UserError
 from ..ops import connector as connector_ops
-from ..ops import flink_jobs
+from ..ops import flink_jobs, procs
 from ..tables import TABLES, topic_name
 from .common import ChangeTail, Generator, Postgres, child_env, finish, newest_event_id, target_connector
 from .restart_storm import wait_capture
@@ -93,23 +93,6 @@ def stack_nodes(env):
     return nodes
 
 
-def process_tree(pid):
-    """pid and every process below it (children first found by walking /proc)."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children.get(p, [])
-    return found
-
-
 class Nodes:
     """Kills and starts nodes: the local stack's (by pid, then `scripts/stack restart`) or by the user's
     commands (compose)."""
@@ -148,8 +131,7 @@ class Nodes:
             _run(self.kill_cmd + [node], self.env, f"killing {node}")
             return None
         pid = stack_nodes(self.env)[node]["pid"]
-        tree = process_tree(pid)
-        for p in tree:
+        for p in procs.tree(pid):
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
