@@ -30,6 +30,9 @@ import psycopg2
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throwaway import remove_pipeline  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DATAGEN = Path(sys.executable).parent / "thelook-datagen"
 NEEDED = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "KAFKA_BOOTSTRAP_SERVERS",
@@ -129,7 +132,8 @@ def main():
             except subprocess.TimeoutExpired:
                 generator.kill()
         if not args.keep:
-            cleanup(env, submit, tag, schema, prefix, slot, bootstrap)
+            log("cleaning up")
+            remove_pipeline(env, connector=f"fresh-{tag}", schema=schema, prefix=prefix, slot=slot, submit=submit)
 
 
 def measure(args, env, schema, prefix, bootstrap):
@@ -244,38 +248,6 @@ def wait_for_topics(bootstrap, topics, timeout=120):
         if time.monotonic() > deadline:
             sys.exit(f"flink-freshness: topics missing after {timeout} s: {sorted(set(topics) - have)}")
         time.sleep(1)
-
-
-def cleanup(env, submit, tag, schema, prefix, slot, bootstrap):
-    log("cleaning up")
-    run(submit + ["--cancel"], env, check=False)
-    run([sys.executable, ROOT / "scripts" / "register-connector", "--name", f"fresh-{tag}", "--delete"],
-        env, check=False)
-    conn = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
-                            password=env["PGPASSWORD"], dbname=env["PGDATABASE"])
-    conn.autocommit = True
-    cur = conn.cursor()
-    for _ in range(60):
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        if row is None:
-            break
-        if not row[0]:
-            cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            break
-        time.sleep(1)
-    cur.execute(f"DROP PUBLICATION IF EXISTS {slot}_pub")
-    cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    conn.close()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [t for t in admin.list_topics(timeout=30).topics
-              if t.startswith(prefix + ".") or t == f"__debezium-heartbeat.{prefix}"]
-    if topics:
-        for fut in admin.delete_topics(topics, operation_timeout=30).values():
-            try:
-                fut.result()
-            except Exception:
-                pass
 
 
 if __name__ == "__main__":

@@ -37,11 +37,11 @@ import uuid
 from pathlib import Path
 
 import psycopg2
-from confluent_kafka.admin import AdminClient
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import stack_memory  # noqa: E402  (the stack's programs and their process trees)
 from proc_watch import cpu_seconds  # noqa: E402  (utime + stime from /proc)
+from throwaway import remove_pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATAGEN = Path(sys.executable).parent / "thelook-datagen"
@@ -219,7 +219,8 @@ def main():
             except subprocess.TimeoutExpired:
                 generator.kill()
         if not args.keep:
-            cleanup(env, submit, tag, schema, prefix, slot)
+            log("cleaning up")
+            remove_pipeline(env, connector=f"fstate-{tag}", schema=schema, prefix=prefix, slot=slot, submit=submit)
     report(samples)
     if args.json:
         Path(args.json).write_text(json.dumps(samples, indent=1))
@@ -251,37 +252,6 @@ def report(samples):
               f"({(last['cpu'] - first['cpu']) * 1e6 / max(last['rows'] - first['rows'], 1):.0f} µs per row written)")
     print("state per job at the end (MiB): " + ", ".join(f"{k} {v}" for k, v in sorted(last["jobs"].items())))
     print(f"largest change topic partition: {last['kafka_big_name']} {last['kafka_big']:.1f} MiB")
-
-
-def cleanup(env, submit, tag, schema, prefix, slot):
-    log("cleaning up")
-    run(submit + ["--cancel"], env, check=False)
-    run([sys.executable, ROOT / "scripts" / "register-connector", "--name", f"fstate-{tag}", "--delete"],
-        env, check=False)
-    conn = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"],
-                            password=env["PGPASSWORD"], dbname=env["PGDATABASE"])
-    conn.autocommit = True
-    cur = conn.cursor()
-    for _ in range(60):
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        if row is None:
-            break
-        if not row[0]:
-            cur.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            break
-        time.sleep(1)
-    cur.execute(f"DROP PUBLICATION IF EXISTS {slot}_pub")
-    cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    conn.close()
-    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
-    topics = [t for t in admin.list_topics(timeout=30).topics
-              if t.startswith(prefix + ".") or t == f"__debezium-heartbeat.{prefix}"]
-    for fut in (admin.delete_topics(topics, operation_timeout=30).values() if topics else ()):
-        try:
-            fut.result()
-        except Exception:  # noqa: BLE001 - best effort; the figures stand
-            pass
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from baseline_loop import BaselineLoop, OneTripLoop  # noqa: E402
+from report import table  # noqa: E402
 from proc_watch import BackendCpu, WatchedProcess, cpu_seconds  # noqa: E402
 
 PREFIX = ["bench"]   # schema prefix (--prefix), so that two bench runs on one database keep apart
@@ -275,16 +276,6 @@ def backfill(workdir, days, rate):
     # the generator's CPU as it reports it (workers and parent, without start-up), PostgreSQL's
     # from its backends (whole run: reference data too, so slightly more than the backfill's)
     return dict(done[-1], pg_cpu_s=run.pg_cpu)
-
-
-# -- output ------------------------------------------------------------------------------------------
-def table(title, header, rows):
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    print(f"\n{title}")
-    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
 
 
 def main(argv=None):

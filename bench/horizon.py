@@ -21,6 +21,7 @@ import time
 import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import table  # noqa: E402
 from proc_watch import WatchedProcess, vm_rss_kib  # noqa: E402
 
 TABLES = ("events", "orders", "order_items", "inventory_items", "users")
@@ -119,12 +120,12 @@ def report(args, res):
     for (t, off, rss_off), (_, on, rss_on) in zip(res["off"]["series"], res["on"]["series"]):
         rows.append([f"{t:.0f}"] + [str(x[tb][0]) for tb in COUNTED for x in (off, on)]
                     + [f"{rss_off:.1f}", f"{rss_on:.1f}"])
-    _table("rows per table (count(*); sold = inventory items sold) and the generator's RSS (MiB) over time",
+    table("rows per table (count(*); sold = inventory items sold) and the generator's RSS (MiB) over time",
            head, rows)
     size_rows = []
     for (t, off, _), (_, on, _) in zip(res["off"]["series"], res["on"]["series"]):
         size_rows.append([f"{t:.0f}"] + [f"{x[tb][1] / 2**20:.1f}" for tb in TABLES for x in (off, on)])
-    _table("size on disk with indexes (MiB, pg_total_relation_size)",
+    table("size on disk with indexes (MiB, pg_total_relation_size)",
            ["t s"] + [f"{t} {side}" for t in TABLES for side in ("off", "on")], size_rows)
     since = args.seconds / 2
     growth = []
@@ -134,13 +135,13 @@ def report(args, res):
                       + [_fmt(slope_per_minute([(t, x[tb][1] / 2**20) for t, x, _ in s], since), 2)
                          for tb in ("events",)]
                       + [_fmt(slope_per_minute([(t, r) for t, _, r in s], since), 2)])
-    _table(f"growth per minute over the second half (from {since:.0f} s: least squares)",
+    table(f"growth per minute over the second half (from {since:.0f} s: least squares)",
            ["horizon"] + [f"{t} rows" for t in COUNTED] + ["events MiB", "RSS MiB"], growth)
     rate_rows = []
     for side in ("off", "on"):
         r = res[side]["rates"]
         rate_rows.append([side] + [f"{r[t][0]:.1f} / {r[t][1]:.1f}" if t in r else "n/a" for t in TABLES])
-    _table("inserts / deletes per second over the second half (the generator's counters)",
+    table("inserts / deletes per second over the second half (the generator's counters)",
            ["horizon"] + list(TABLES), rate_rows)
     on = res["on"]["summary"]
     print(f"\narchived by --horizon {args.horizon}: " + ", ".join(f"{t} {n}" for t, n in on.get("archived", {}).items())
@@ -151,15 +152,6 @@ def report(args, res):
 
 def _fmt(x, digits=0):
     return "n/a" if x is None else f"{x:+.{digits}f}"
-
-
-def _table(title, header, rows):
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    print(f"\n{title}")
-    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)))
 
 
 def main(argv=None):

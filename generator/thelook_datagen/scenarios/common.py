@@ -217,6 +217,23 @@ class Generator:
         self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
 
+    @classmethod
+    def start_writing(cls, settings, target, env, pg, timeline):
+        """A generator started and seen committing (wait_writing), as the timeline says; None with
+        --no-generator. One that does not commit in time is stopped before the error goes up."""
+        if settings.no_generator:
+            return None
+        since = newest_event_id(pg, target.schema)
+        gen = cls(settings, target, env)
+        try:
+            waited = gen.wait_writing(pg, target.schema, since)
+        except BaseException:   # the caller has no handle on it yet to stop it
+            gen.stop()
+            raise
+        timeline.note(f"generator writing: {settings.rate:g} visits/s, seed {settings.seed} ({waited:.1f} s "
+                      "after its start)")
+        return gen
+
     def alive(self):
         return self.proc.poll() is None
 

@@ -42,7 +42,7 @@ from ..errors import UserError
 from ..ops import connector as connector_ops
 from ..ops import flink_jobs, procs
 from ..tables import TABLES, topic_name
-from .common import ChangeTail, Generator, Postgres, child_env, finish, newest_event_id, target_connector
+from .common import ChangeTail, Generator, Postgres, child_env, finish, target_connector
 from .restart_storm import wait_capture
 
 NAME = "node-failure"
@@ -426,12 +426,7 @@ def run(settings, connect, timeline):
             if not before:
                 raise ScenarioError(f"{node} runs no task of the Flink jobs of prefix {target.topic_prefix}: its "
                                     "failure would show nothing", "name the other TaskManager, or taskmanager:busiest")
-        if not settings.no_generator:
-            since = newest_event_id(pg, target.schema)
-            gen = Generator(settings, target, env)
-            waited = gen.wait_writing(pg, target.schema, since)
-            timeline.note(f"generator writing: {settings.rate:g} visits/s, seed {settings.seed} ({waited:.1f} s "
-                          "after its start)")
+        gen = Generator.start_writing(settings, target, env, pg, timeline)
         pg.close()
         pg = None
         tail = ChangeTail(settings, target)

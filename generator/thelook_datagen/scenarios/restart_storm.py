@@ -29,7 +29,7 @@ from . import ScenarioError
 from ..errors import UserError
 from ..ops import connector as connector_ops
 from ..ops import flink_jobs
-from .common import ChangeTail, Generator, Postgres, child_env, finish, newest_event_id, target_connector
+from .common import ChangeTail, Generator, Postgres, child_env, finish, target_connector
 
 NAME = "restart-storm"
 SERVICES = ("connect", "kafka", "postgres", "taskmanager")
@@ -146,12 +146,7 @@ def run(settings, connect, timeline):
         timeline.note(f"connector {target.name} RUNNING (slot {target.slot}); restarts: "
                       + ", ".join(f"{s} after {w:g} s" for s, w in zip(services, waits))
                       + f"; by: {' '.join(cmd)} SERVICE")
-        if not settings.no_generator:
-            since = newest_event_id(pg, target.schema)
-            gen = Generator(settings, target, env)
-            waited = gen.wait_writing(pg, target.schema, since)
-            timeline.note(f"generator writing: {settings.rate:g} visits/s, seed {settings.seed} ({waited:.1f} s "
-                          "after its start)")
+        gen = Generator.start_writing(settings, target, env, pg, timeline)
         pg.close()
         pg = None
         tail = ChangeTail(settings, target)
