@@ -8,8 +8,13 @@ but run one after the other they would take about five minutes):
   fires, the TaskManager is started again (`scripts/stack restart taskmanager`), and the test waits until
   the alert clears and every one of those jobs runs all its tasks again. While no TaskManager runs, the jobs
   restart (every 10 s on a stack that has run for a while, only once in the first minutes of a fresh one);
-  with three restarts FlinkJobRestarting fires too, and clears only when they leave its 10-minute window,
-  which this test does not wait for;
+  with three restarts FlinkJobRestarting fires for them too, and clears only when they leave its 10-minute
+  window, which this test does not wait for;
+- once the TaskManager is back, a job of the test's own in a real crash loop, the classic one of a CDC
+  pipeline: it reads a topic whose one record is not JSON (a poison record), fails on it, and the stack's
+  restart strategy (flink/common.sql's settings, every 10 s, forever) starts it again on the same record:
+  FlinkJobRestarting fires for it at its third restart; the job is cancelled (the runbook's first step), and
+  the alert clears at once, as a cancelled job has no metrics any more;
 - a Debezium connector of the test's own (schema, topics, slot and publication under a random prefix, as in
   tests/cdc) is paused under load: KafkaConnectNotRunning for the connector and its task, and
   DebeziumNoChangeEvents (no event for a minute while the generator writes); resumed once all have fired;
@@ -34,7 +39,7 @@ again, as other tests sharing the stack need it.
 Every wait polls Prometheus's /api/v1/alerts (or Connect, Flink) with a deadline; nothing sleeps a fixed
 time. The stack is left as found: connector removed with its slot, publication, schema and topics, the
 TaskManager running and every job that ran before RUNNING again, a Flink job of the test's own (submitted
-only when no job ran) cancelled.
+only when no job ran) and the crash-looping one cancelled, the poison topic deleted with the others.
 """
 import importlib.util
 import os
@@ -54,11 +59,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "stack"
 SUBMIT = ROOT / "scripts" / "submit-flink-jobs"
+COMMON_SQL = ROOT / "flink" / "common.sql"
 RULES_FILE = ROOT / "observability" / "prometheus" / "alerts.yml"
 
 OVERLOAD_QPS = 20000       # far above what PostgreSQL takes (about 1,100 visits/s flat out on the 2-core machine)
 LOW_QPS = 5                # what PostgreSQL takes easily: the generator keeps up and keeps writing
 FLINK_JOB = "status_counts"  # the own Flink job, when no job runs on the stack
+POISON = b"{this record is not JSON"   # what the crash-looping job fails on, after every restart
 FIRE_DEADLINE_S = 200      # from the fault until its alerts fire (`for:` 1m at most, plus detection, scrape and load)
 CLEAR_DEADLINE_S = 180     # from the recovery until the alerts have cleared (and the Flink jobs run again)
 SETUP_DEADLINE_S = 240
@@ -66,7 +73,7 @@ POLL_S = 1.0
 # which fault each alert answers (for the timings in the summary; the first prefix that matches)
 ALERT_FAULTS = (("Generator", "generator"), ("KafkaConnect", "connector"), ("Debezium", "connector"),
                 ("PostgresSlotRetainedWal", "wal"), ("PostgresSlotWalNotReserved", "wal"),
-                ("PostgresSlot", "connector"), ("Flink", "flink"))
+                ("PostgresSlot", "connector"), ("FlinkJobRestarting", "crashloop"), ("Flink", "flink"))
 # The held-back WAL (hold_back_wal). The alerts' own thresholds: 512 MiB (PostgresSlotRetainedWalHigh) and
 # max_wal_size, 1 GiB, beyond which wal_status is `extended` (PostgresSlotWalNotReserved). The slot is taken to
 # WAL_TARGET, then the generator's writes add to it until the resume; at max_slot_wal_keep_size (2 GiB)
@@ -234,6 +241,7 @@ class Scenario:
         self.own_job = False
         self.jobs_before = {}       # jid -> name of every job RUNNING before the TaskManager was killed
         self.overload = self.low = self.tm_restart = None
+        self.crash_jid = None       # the crash-looping job's id, once submitted
         self.paused = self.killed = False
         self.wal_max = 0            # the most WAL the test's slot held back (bytes, polled every second)
         self.slot_after = None      # the slot once the connector's alerts had cleared
@@ -265,6 +273,45 @@ class Scenario:
             if len(parts) > 2 and parts[0] == "taskmanager" and parts[1] == "running" and parts[2].isdigit():
                 return int(parts[2])
         return None
+
+    def start_crash_loop(self):
+        """Submits a job of the test's own that fails on a poison record after every restart: a topic of the
+        test's prefix holds one record that is not JSON, and the job reads it with the JSON format (which
+        fails on a record it cannot parse, its default). The session runs flink/common.sql's SET statements,
+        so the restart strategy is the stack jobs' own. Returns the job id."""
+        from confluent_kafka import Producer
+        from confluent_kafka.admin import AdminClient, NewTopic
+        from thelook_datagen.ops import flink_jobs
+        bootstrap = self.stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+        topic, name = f"{self.p.prefix}.poison", f"{self.p.prefix}.crash-loop"
+        admin = AdminClient({"bootstrap.servers": bootstrap})   # (kept: its futures die with it)
+        for fut in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+            fut.result(30)
+        producer = Producer({"bootstrap.servers": bootstrap})
+        producer.produce(topic, POISON)
+        assert producer.flush(30) == 0, "the poison record was not delivered to Kafka"
+        settings = [st for _, st in flink_jobs.split_statements(COMMON_SQL.read_text())
+                    if st.lstrip().upper().startswith("SET ")]
+        assert any("restart-strategy" in st for st in settings), "flink/common.sql sets no restart strategy"
+        with flink_jobs.GatewaySession(flink_jobs.gateway_client(self.stack_env["FLINK_SQL_GATEWAY_URL"]),
+                                       name) as session:
+            for st in settings + [
+                    f"SET 'pipeline.name' = '{name}'",
+                    f"CREATE TEMPORARY TABLE poison (id INT) WITH ('connector' = 'kafka', 'topic' = '{topic}', "
+                    f"'properties.bootstrap.servers' = '{bootstrap}', 'properties.group.id' = '{name}', "
+                    "'scan.startup.mode' = 'earliest-offset', 'format' = 'json')",
+                    "CREATE TEMPORARY TABLE nowhere (id INT) WITH ('connector' = 'blackhole')"]:
+                session.execute(st, 60)
+            rows = session.execute("INSERT INTO nowhere SELECT id FROM poison", 120)
+        assert rows and rows[0], f"the crash-looping job's INSERT returned no job id: {rows}"
+        return rows[0][0]
+
+    def job_state(self, jid):
+        r = requests.get(f"{self.stack_env['FLINK_URL']}/jobs/{jid}", timeout=10)
+        return r.json().get("state") if r.ok else None
+
+    def cancel_job(self, jid):
+        requests.patch(f"{self.stack_env['FLINK_URL']}/jobs/{jid}?mode=cancel", timeout=30).raise_for_status()
 
     def connect(self, method, path):
         r = requests.request(method, f"{self.stack_env['CONNECT_URL']}/connectors/{self.p.name}{path}", timeout=30)
@@ -441,11 +488,11 @@ class Scenario:
         self.mark("overload generator started", f" ({OVERLOAD_QPS} visits/s asked)")
         # the fault of the two other slot alerts, in the same pause (a few seconds)
         self.hold_back_wal()
-        states = {"generator": "faulty", "connector": "faulty", "flink": "faulty"}
+        states = {"generator": "faulty", "connector": "faulty", "flink": "faulty", "crashloop": "waiting"}
         t_fault = {"generator": self.marks["connector paused"], "connector": self.marks["connector paused"],
                    "wal": self.marks["WAL held back"], "flink": self.marks["TaskManager killed"]}
         t_recover = {}
-        while any(s in ("faulty", "recovering", "settling") for s in states.values()):
+        while any(s in ("waiting", "faulty", "recovering", "settling") for s in states.values()):
             self.timeline.update(self.prom.alerts())
             now = self.now()
             for proc, what in ((self.overload, "overload generator"), (self.low, "low-rate generator")):
@@ -544,6 +591,30 @@ class Scenario:
                     self.mark("Flink alert clear", ", every job RUNNING again")
                 elif now - t_recover["flink"] > CLEAR_DEADLINE_S:
                     states["flink"] = "stuck"
+            # a crash loop: once the TaskManager is back, a job failing on a poison record -> cancelled
+            if states["crashloop"] == "waiting":
+                if states["flink"] in ("recovering", "done") and self.tm_restart.poll() == 0:
+                    self.crash_jid = self.start_crash_loop()
+                    states["crashloop"], t_fault["crashloop"] = "faulty", self.now()
+                    self.mark("crash-looping job submitted", f" ({self.crash_jid}: fails on a poison record)")
+                elif states["flink"] == "stuck":
+                    states["crashloop"] = "stuck"
+            elif states["crashloop"] == "faulty":
+                fired = self.timeline.firing("FlinkJobRestarting", job_id=self.crash_jid)
+                if fired or now - t_fault["crashloop"] > FIRE_DEADLINE_S:
+                    self.figures["crash loop: restarts when cancelled"] = self.prom.value(
+                        f'flink_jobmanager_job_numRestarts{{job_id="{self.crash_jid}"}}')
+                    self.cancel_job(self.crash_jid)
+                    states["crashloop"], t_recover["crashloop"] = "recovering", self.now()
+                    self.mark("crash-looping job cancelled", ": FlinkJobRestarting " + (
+                        "fired" if fired else "DID NOT FIRE"))
+            elif states["crashloop"] == "recovering":
+                if (not self.timeline.still_active("FlinkJobRestarting", job_id=self.crash_jid)
+                        and self.job_state(self.crash_jid) == "CANCELED"):
+                    states["crashloop"] = "done"
+                    self.mark("crash-loop alert clear", ", the job CANCELED")
+                elif now - t_recover["crashloop"] > CLEAR_DEADLINE_S:
+                    states["crashloop"] = "stuck"
             time.sleep(POLL_S)
         self.states, self.t_fault, self.t_recover = states, t_fault, t_recover
         self.mark("scenario over")
@@ -574,6 +645,11 @@ class Scenario:
                 self.wait("every Flink job that ran before RUNNING again", self.jobs_all_running, 240)
             except AssertionError as err:
                 log(f"restore: {err}")
+        if self.crash_jid and self.job_state(self.crash_jid) not in ("CANCELED", "FAILED", None):
+            try:
+                self.cancel_job(self.crash_jid)
+            except requests.RequestException as err:
+                log(f"restore: the crash-looping job not cancelled: {err}")
         if self.own_job:
             res = subprocess.run([sys.executable, str(SUBMIT), "--topic-prefix", self.p.prefix, "--schema",
                                   self.p.schema, "--cancel"], env=self.p.env, capture_output=True, text=True,
@@ -744,6 +820,19 @@ def test_taskmanager_down_counts_restarts_for_flink_job_restarting(scenario):
             assert fired, f"{name}: {restarts:.0f} restarts, FlinkJobRestarting did not fire\n{s.summary()}"
     s.figures["restarts while the TaskManager was down"] = {
         s.jobs_before[j]: s.restarts_down.get(j, 0) - s.restarts_before.get(j, 0) for j in s.jobs_before}
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT_S)
+def test_crash_looping_job_fires_flink_job_restarting_then_clears_when_cancelled(scenario):
+    """A job that fails on a poison record after every restart: FlinkJobRestarting fires once it has restarted
+    three times (no `for:`), and clears as soon as the job is cancelled, not 10 minutes later."""
+    s = scenario
+    assert s.states["crashloop"] == "done", s.summary()
+    for e in fired_and_cleared(s, "FlinkJobRestarting", job_id=s.crash_jid):
+        assert e["firing"] >= s.t_fault["crashloop"], "fired before the job was submitted"
+        assert e["resolved"] >= s.t_recover["crashloop"], "cleared before the job was cancelled"
+        assert e["resolved"] - s.t_recover["crashloop"] < 60, "cleared only long after the job was cancelled"
+    assert s.figures["crash loop: restarts when cancelled"] >= 3, s.summary()
 
 
 @pytest.mark.timeout(SCENARIO_TIMEOUT_S)
