@@ -6,7 +6,7 @@ import time
 import xmlrpc.client
 from pathlib import Path
 
-from thelook_datagen.ops import procs
+from thelook_datagen.ops.procs import parent
 
 from . import cds, probes, services, supervise
 from .instance import instance_lock
@@ -78,7 +78,7 @@ def _stop_phase(server, data, names):
 def _stop_roots(procs):
     """Signals the services' processes as supervisord would; PostgreSQL's backends follow their postmaster."""
     for pid in supervise.still_running(procs):
-        if supervise.cmdline(procs.parent(pid)).split(" ", 1)[0].endswith("/postgres"):
+        if supervise.cmdline(parent(pid)).split(" ", 1)[0].endswith("/postgres"):
             continue
         postgres = supervise.cmdline(pid).split(" ", 1)[0].endswith("/postgres")
         say(f"  stopping pid {pid}")
